@@ -1,0 +1,41 @@
+// swift-tools-version:5.10
+// Swift 5 language mode: libuv and http_parser callbacks are plain @convention(c) closures
+// that reach their owner through an Unmanaged pointer in `handle.data`.
+import PackageDescription
+
+let package = Package(
+    name: "miosa-mock",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "miosa-mock", targets: ["miosa-mock"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLibUV", path: "Sources/CLibUV", pkgConfig: "libuv",
+                       providers: [.apt(["libuv1-dev"])]),
+        .systemLibrary(name: "CSQLite3", path: "Sources/CSQLite3", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CHTTPParser", path: "Sources/CHTTPParser",
+                       providers: [.apt(["libhttp-parser-dev"])]),
+        .target(name: "EventLoop", dependencies: ["CLibUV"]),
+        .target(name: "HTTP", dependencies: ["EventLoop", "CHTTPParser"]),
+        .target(name: "Store", dependencies: ["CSQLite3"]),
+        .target(name: "MockAPI", dependencies: [
+            "EventLoop", "HTTP", "Store",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "miosa-mock", dependencies: [
+            "MockAPI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "EventLoop"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "MockAPITests", dependencies: ["MockAPI", "HTTP", "EventLoop", "Store"]),
+    ]
+)

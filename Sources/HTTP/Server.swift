@@ -1,0 +1,406 @@
+import EventLoop
+
+public struct HTTPServerConfiguration {
+    /// From the first byte of a request to the end of its headers.
+    public var headerTimeoutMs: UInt64 = 10_000
+    /// Longest pause while a request body is arriving.
+    public var bodyTimeoutMs: UInt64 = 30_000
+    /// A keep-alive connection with nothing in flight is closed after this long.
+    public var idleTimeoutMs: UInt64 = 75_000
+    /// Requests parsed but not yet answered on one connection before reading pauses.
+    public var maxPipelined = 32
+    /// Largest accepted body for a method and (percent-encoded) path.
+    public var bodyLimit: (String, Substring) -> Int = { _, _ in 10 << 20 }
+    /// Builds the error responses the HTTP layer sends on its own (400, 408, 413, 431).
+    public var errorResponse: (_ status: Int, _ code: String, _ message: String) -> HTTPResponse = { status, _, message in
+        HTTPResponse(status: status, headers: HTTPHeaders([("Content-Type", "text/plain")]), body: Array(message.utf8))
+    }
+
+    public init() {}
+}
+
+public typealias HTTPHandler = (HTTPRequest, HTTPResponder) -> Void
+
+/// HTTP/1.1 server on one libuv loop: keep-alive, pipelining answered in order, chunked streams.
+public final class HTTPServer {
+    public let loop: Loop
+    public var configuration: HTTPServerConfiguration
+    let handler: HTTPHandler
+    private var listener: TCPListener?
+    var connections: Set<ObjectIdentifier> = []
+    private var connectionObjects: [ObjectIdentifier: HTTPConnection] = [:]
+    let dateCache = DateCache()
+    private(set) var draining = false
+    private var drainCompletion: (() -> Void)?
+
+    public init(loop: Loop, configuration: HTTPServerConfiguration = HTTPServerConfiguration(), handler: @escaping HTTPHandler) {
+        self.loop = loop
+        self.configuration = configuration
+        self.handler = handler
+    }
+
+    public var connectionCount: Int { connectionObjects.count }
+
+    @discardableResult
+    public func listen(host: String, port: Int) throws -> Int {
+        let l = TCPListener(loop: loop)
+        do {
+            let bound = try l.listen(host: host, port: port)
+            l.onConnection = { [unowned self] tcp in self.accept(tcp) }
+            listener = l
+            return bound
+        } catch {
+            l.close()
+            throw error
+        }
+    }
+
+    private func accept(_ tcp: TCPConnection) {
+        if draining { tcp.close(); return }
+        let c = HTTPConnection(server: self, tcp: tcp)
+        connectionObjects[ObjectIdentifier(c)] = c
+        c.start()
+    }
+
+    func connectionClosed(_ c: HTTPConnection) {
+        connectionObjects[ObjectIdentifier(c)] = nil
+        if draining && connectionObjects.isEmpty, let done = drainCompletion {
+            drainCompletion = nil
+            done()
+        }
+    }
+
+    /// Stops accepting, closes idle connections, lets in-flight requests finish (streams are ended),
+    /// then calls `completion`; after `graceMs` whatever is left is closed.
+    public func shutdown(graceMs: UInt64 = 5_000, completion: @escaping () -> Void) {
+        listener?.close()
+        listener = nil
+        draining = true
+        drainCompletion = completion
+        for c in Array(connectionObjects.values) { c.drain() }
+        if connectionObjects.isEmpty {
+            drainCompletion = nil
+            completion()
+            return
+        }
+        let t = Timer(loop: loop)
+        t.start(ms: graceMs) { [weak self] in
+            t.close()
+            guard let self = self else { return }
+            for c in Array(self.connectionObjects.values) { c.forceClose() }
+        }
+        t.unref()
+    }
+}
+
+/// The handle a request handler answers through; exactly one `send` or `startStream` counts.
+public final class HTTPResponder {
+    fileprivate weak var connection: HTTPConnection?
+    fileprivate var exchange: Exchange?
+    public let isHead: Bool
+    /// Called if the connection closes before the answer is sent.
+    public var onCancel: (() -> Void)?
+    public private(set) var answered = false
+
+    fileprivate init(connection: HTTPConnection, exchange: Exchange, isHead: Bool) {
+        self.connection = connection
+        self.exchange = exchange
+        self.isHead = isHead
+    }
+
+    public var isCancelled: Bool { connection == nil || exchange?.cancelled == true }
+
+    public func send(_ response: HTTPResponse) {
+        guard !answered, let ex = exchange, let c = connection else { return }
+        answered = true
+        onCancel = nil
+        ex.response = response
+        c.flush()
+    }
+
+    /// Starts a chunked response; bytes written to the stream follow the head in order.
+    public func startStream(_ head: HTTPResponse) -> HTTPStream {
+        let stream = HTTPStream()
+        guard !answered, let ex = exchange, let c = connection else {
+            stream.closed = true
+            return stream
+        }
+        answered = true
+        onCancel = nil
+        ex.response = head
+        ex.stream = stream
+        stream.connection = c
+        stream.exchange = ex
+        c.flush()
+        return stream
+    }
+}
+
+/// A chunked response body written over time (SSE, streaming exec).
+public final class HTTPStream {
+    fileprivate weak var connection: HTTPConnection?
+    fileprivate weak var exchange: Exchange?
+    fileprivate var closed = false
+    fileprivate var ended = false
+    fileprivate var pending: [UInt8] = []
+    /// The client went away or the server is shutting down; stop producing.
+    public var onClose: (() -> Void)?
+
+    public var isOpen: Bool { !closed && !ended }
+
+    /// Bytes accepted but not yet written to the socket.
+    public var bufferedBytes: Int { pending.count + (connection?.tcp.writeQueueSize ?? 0) }
+
+    /// Returns false once the stream is closed.
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool {
+        guard isOpen, !bytes.isEmpty else { return isOpen }
+        var chunk: [UInt8] = []
+        chunk.reserveCapacity(bytes.count + 12)
+        chunk.append(contentsOf: String(bytes.count, radix: 16).utf8)
+        chunk.append(13); chunk.append(10)
+        chunk.append(contentsOf: bytes)
+        chunk.append(13); chunk.append(10)
+        pending.append(contentsOf: chunk)
+        connection?.flush()
+        return true
+    }
+
+    public func write(_ text: String) -> Bool { write(Array(text.utf8)) }
+
+    /// Sends the last chunk; the connection can then serve the next request.
+    public func end() {
+        guard isOpen else { return }
+        ended = true
+        pending.append(contentsOf: Array("0\r\n\r\n".utf8))
+        connection?.flush()
+    }
+
+    /// Drops the connection (e.g. a subscriber too slow to keep up).
+    public func abort() {
+        guard isOpen else { return }
+        connection?.forceClose()
+    }
+
+    fileprivate func takePending() -> [UInt8] {
+        let p = pending
+        pending = []
+        return p
+    }
+
+    fileprivate func markClosed() {
+        guard !closed else { return }
+        closed = true
+        let cb = onClose
+        onClose = nil
+        cb?()
+    }
+}
+
+final class Exchange {
+    let request: HTTPRequest
+    var response: HTTPResponse?
+    var stream: HTTPStream?
+    var headWritten = false
+    var cancelled = false
+    var closeAfter: Bool
+    weak var responder: HTTPResponder?
+
+    init(request: HTTPRequest, closeAfter: Bool) {
+        self.request = request
+        self.closeAfter = closeAfter
+    }
+}
+
+/// One client connection: parser, ordered exchanges, one timer for header/body/idle timeouts.
+final class HTTPConnection {
+    unowned let server: HTTPServer
+    let tcp: TCPConnection
+    private let parser = RequestParser()
+    private var exchanges: [Exchange] = []
+    private var timer: Timer?
+    private var closing = false
+    private var peerEnded = false
+    private var draining = false
+    private let remote: String
+
+    init(server: HTTPServer, tcp: TCPConnection) {
+        self.server = server
+        self.tcp = tcp
+        self.remote = tcp.peerAddress
+    }
+
+    func start() {
+        let cfg = server.configuration
+        parser.bodyLimitFor = cfg.bodyLimit
+        parser.onMessageBegin = { [unowned self] in self.arm(cfg.headerTimeoutMs) }
+        parser.onHeaders = { [unowned self] req, _, tooLarge in self.headersArrived(req, tooLarge: tooLarge) }
+        parser.onBody = { [unowned self] in self.arm(cfg.bodyTimeoutMs) }
+        parser.onRequest = { [unowned self] req, tooLarge in self.requestArrived(req, tooLarge: tooLarge) }
+        tcp.onRead = { [unowned self] bytes in self.read(bytes) }
+        tcp.onEnd = { [unowned self] err in self.peerClosed(err) }
+        tcp.onDrain = { [unowned self] in self.flush() }
+        tcp.onClose = { [unowned self] in self.closed() }
+        tcp.startReading()
+        arm(cfg.idleTimeoutMs)
+    }
+
+    private func arm(_ ms: UInt64) {
+        if timer == nil { timer = Timer(loop: server.loop) }
+        timer!.start(ms: ms) { [unowned self] in self.timedOut() }
+    }
+
+    private func disarm() { timer?.stop() }
+
+    private func timedOut() {
+        if parser.inMessage {
+            if exchanges.isEmpty {
+                let r = server.configuration.errorResponse(408, "request_timeout", "The request was not received in time.")
+                var out: [UInt8] = []
+                ResponseHead.serialize(r, bodyLength: r.body.count, close: true, date: server.dateCache.value, into: &out)
+                out.append(contentsOf: r.body)
+                tcp.write(out)
+            }
+            closeAfterWrites()
+        } else if exchanges.isEmpty {
+            closeAfterWrites()
+        }
+    }
+
+    private func read(_ bytes: UnsafeRawBufferPointer) {
+        guard !closing else { return }
+        switch parser.execute(bytes) {
+        case .ok: break
+        case .failed(let f):
+            tcp.stopReading()
+            let r: HTTPResponse
+            switch f {
+            case .headersTooLarge:
+                r = server.configuration.errorResponse(431, "headers_too_large", "Request headers are too large.")
+            case .bodyTooLarge:
+                r = server.configuration.errorResponse(413, "payload_too_large", "The request body exceeds the size limit.")
+            case .malformed(let why):
+                r = server.configuration.errorResponse(400, "bad_request", "Malformed HTTP request: \(why).")
+            }
+            let ex = Exchange(request: HTTPRequest(method: "GET", target: "/"), closeAfter: true)
+            ex.response = r
+            exchanges.append(ex)
+            flush()
+            return
+        }
+        if exchanges.count >= server.configuration.maxPipelined { tcp.stopReading() }
+    }
+
+    private func headersArrived(_ req: HTTPRequest, tooLarge: Bool) -> Bool {
+        arm(server.configuration.bodyTimeoutMs)
+        if let expect = req.headers["Expect"], expect.lowercased() == "100-continue" {
+            if tooLarge { return false }  // answered 413 without reading a body the client has not sent
+            if exchanges.isEmpty { tcp.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
+        }
+        return true
+    }
+
+    private func requestArrived(_ req: HTTPRequest, tooLarge: Bool) {
+        req.remoteAddress = remote
+        let ex = Exchange(request: req, closeAfter: !req.keepAlive || draining)
+        exchanges.append(ex)
+        disarm()
+        if tooLarge {
+            ex.closeAfter = true
+            ex.response = server.configuration.errorResponse(413, "payload_too_large", "The request body exceeds the size limit.")
+            flush()
+            return
+        }
+        let responder = HTTPResponder(connection: self, exchange: ex, isHead: req.method == "HEAD")
+        ex.responder = responder
+        server.handler(req, responder)
+    }
+
+    private func peerClosed(_ err: UVError) {
+        peerEnded = true
+        _ = parser.finish()
+        // A stream's reader is gone, or nothing is owed: close now. Otherwise answer what was asked, then close.
+        if exchanges.isEmpty || exchanges.first?.stream != nil || err != .eof {
+            forceClose()
+        } else {
+            flush()
+        }
+    }
+
+    /// Writes every answer that is next in line.
+    func flush() {
+        guard !closing else { return }
+        while let ex = exchanges.first {
+            guard let response = ex.response else { break }
+            if !ex.headWritten {
+                ex.headWritten = true
+                var out: [UInt8] = []
+                let isHead = ex.request.method == "HEAD"
+                if let _ = ex.stream {
+                    ResponseHead.serialize(response, bodyLength: nil, close: ex.closeAfter, date: server.dateCache.value, into: &out)
+                } else {
+                    out.reserveCapacity(256 + response.body.count)
+                    ResponseHead.serialize(response, bodyLength: response.body.count, close: ex.closeAfter, date: server.dateCache.value, into: &out)
+                    if !isHead { out.append(contentsOf: response.body) }
+                }
+                tcp.write(out)
+            }
+            if let stream = ex.stream {
+                let bytes = stream.takePending()
+                if !bytes.isEmpty && ex.request.method != "HEAD" { tcp.write(bytes) }
+                if !stream.ended { return }
+                stream.markClosed()
+            }
+            exchanges.removeFirst()
+            if ex.closeAfter {
+                closeAfterWrites()
+                return
+            }
+        }
+        if exchanges.isEmpty {
+            if peerEnded || draining { closeAfterWrites(); return }
+            if !parser.inMessage { arm(server.configuration.idleTimeoutMs) }
+        }
+        if !tcp.isReading && !closing && !peerEnded && exchanges.count < server.configuration.maxPipelined {
+            tcp.startReading()
+        }
+    }
+
+    /// Stop taking new requests; finish the ones in flight (streams end now).
+    func drain() {
+        draining = true
+        if exchanges.isEmpty && !parser.inMessage { closeAfterWrites(); return }
+        for ex in exchanges { ex.closeAfter = true; ex.stream?.end() }
+    }
+
+    private func closeAfterWrites() {
+        guard !closing else { return }
+        closing = true
+        disarm()
+        tcp.shutdownAndClose()
+    }
+
+    func forceClose() {
+        closing = true
+        tcp.close()
+    }
+
+    private func closed() {
+        closing = true
+        timer?.close()
+        timer = nil
+        let pending = exchanges
+        exchanges = []
+        for ex in pending {
+            ex.cancelled = true
+            if let r = ex.responder, !r.answered {
+                let cb = r.onCancel
+                r.onCancel = nil
+                cb?()
+            }
+            ex.stream?.markClosed()
+        }
+        parser.onMessageBegin = nil; parser.onHeaders = nil; parser.onBody = nil; parser.onRequest = nil
+        server.connectionClosed(self)
+    }
+}

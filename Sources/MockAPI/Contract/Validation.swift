@@ -1,0 +1,121 @@
+/// Reads typed fields from a request body, collecting every problem into one 422.
+/// Accepts the camelCase spellings some SDKs send (`timeoutSec` for `timeout_sec`).
+public struct FieldReader {
+    public let body: JSONObject
+    public private(set) var problems: [(String, String)] = []
+
+    public init(_ body: JSONObject) { self.body = body }
+
+    static func camel(_ snake: String) -> String {
+        var out = ""
+        var upper = false
+        for ch in snake {
+            if ch == "_" { upper = true; continue }
+            out.append(upper ? Character(ch.uppercased()) : ch)
+            upper = false
+        }
+        return out
+    }
+
+    /// The raw value under the snake_case name or its camelCase alias; JSON null counts as absent.
+    public func raw(_ name: String) -> JSON? {
+        if let v = body[name], !v.isNull { return v }
+        let c = FieldReader.camel(name)
+        if c != name, let v = body[c], !v.isNull { return v }
+        return nil
+    }
+
+    public func has(_ name: String) -> Bool { raw(name) != nil }
+
+    /// True when the key is present, even as null (PATCH semantics: null clears).
+    public func present(_ name: String) -> Bool { body.has(name) || body.has(FieldReader.camel(name)) }
+
+    public mutating func fail(_ name: String, _ why: String) { problems.append((name, why)) }
+
+    public mutating func string(_ name: String, required: Bool = false, maxLength: Int = 1024, allowEmpty: Bool = true) -> String? {
+        guard let v = raw(name) else {
+            if required { fail(name, "is required") }
+            return nil
+        }
+        guard let s = v.string else { fail(name, "must be a string"); return nil }
+        if !allowEmpty && s.isEmpty { fail(name, "must not be empty"); return nil }
+        if s.utf8.count > maxLength { fail(name, "must be at most \(maxLength) bytes"); return nil }
+        return s
+    }
+
+    public mutating func int(_ name: String, required: Bool = false, min: Int? = nil, max: Int? = nil) -> Int? {
+        guard let v = raw(name) else {
+            if required { fail(name, "is required") }
+            return nil
+        }
+        guard let n = v.int else { fail(name, "must be an integer"); return nil }
+        if let lo = min, n < lo { fail(name, "must be at least \(lo)"); return nil }
+        if let hi = max, n > hi { fail(name, "must be at most \(hi)"); return nil }
+        return n
+    }
+
+    public mutating func bool(_ name: String) -> Bool? {
+        guard let v = raw(name) else { return nil }
+        guard let b = v.bool else { fail(name, "must be a boolean"); return nil }
+        return b
+    }
+
+    public mutating func object(_ name: String) -> JSONObject? {
+        guard let v = raw(name) else { return nil }
+        guard let o = v.object else { fail(name, "must be an object"); return nil }
+        return o
+    }
+
+    public mutating func stringArray(_ name: String, maxCount: Int = 100) -> [String]? {
+        guard let v = raw(name) else { return nil }
+        guard let a = v.array else { fail(name, "must be an array of strings"); return nil }
+        var out: [String] = []
+        for item in a {
+            guard let s = item.string else { fail(name, "must be an array of strings"); return nil }
+            out.append(s)
+        }
+        if out.count > maxCount { fail(name, "must have at most \(maxCount) items"); return nil }
+        return out
+    }
+
+    public mutating func oneOf(_ name: String, _ allowed: [String]) -> String? {
+        guard let s = string(name) else { return nil }
+        guard allowed.contains(s) else { fail(name, "must be one of: \(allowed.joined(separator: ", "))"); return nil }
+        return s
+    }
+
+    /// Throws the collected 422, if any.
+    public func finish() throws {
+        if !problems.isEmpty { throw APIError.validation(problems) }
+    }
+}
+
+/// Slugs: lowercase letters, digits and single dashes.
+public func isValidSlug(_ s: String) -> Bool {
+    guard !s.isEmpty, s.utf8.count <= 63 else { return false }
+    var prev: UInt8 = 0
+    for c in s.utf8 {
+        let ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c == 0x2d
+        if !ok { return false }
+        if c == 0x2d && prev == 0x2d { return false }
+        prev = c
+    }
+    return s.utf8.first != 0x2d && s.utf8.last != 0x2d
+}
+
+/// Lowercases and dashes a display name into a slug.
+public func slugify(_ name: String) -> String {
+    var out = ""
+    var dash = false
+    for ch in name.lowercased().unicodeScalars {
+        if (ch >= "a" && ch <= "z") || (ch >= "0" && ch <= "9") {
+            out.unicodeScalars.append(ch)
+            dash = false
+        } else if !dash && !out.isEmpty {
+            out.append("-")
+            dash = true
+        }
+    }
+    while out.hasSuffix("-") { out.removeLast() }
+    return out.isEmpty ? "item" : String(out.prefix(63))
+}

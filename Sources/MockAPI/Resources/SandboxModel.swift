@@ -1,0 +1,193 @@
+import Store
+
+/// Size tiers shared by every SDK (sandbox-contract §3).
+public struct SandboxSize {
+    public let name: String
+    public let cpu: Int
+    public let memoryMB: Int
+    public let diskMB: Int
+
+    public static let tiers: [SandboxSize] = [
+        SandboxSize(name: "xs", cpu: 1, memoryMB: 2048, diskMB: 10240),
+        SandboxSize(name: "small", cpu: 2, memoryMB: 4096, diskMB: 10240),
+        SandboxSize(name: "medium", cpu: 4, memoryMB: 8192, diskMB: 20480),
+        SandboxSize(name: "large", cpu: 8, memoryMB: 16384, diskMB: 40960),
+        SandboxSize(name: "xl", cpu: 16, memoryMB: 32768, diskMB: 81920),
+    ]
+    public static let small = tiers[1]
+    public static func named(_ n: String) -> SandboxSize? { tiers.first { $0.name == n || (n == "xlarge" && $0.name == "xl") } }
+
+    public var contractID: String {
+        name == "custom" ? "sandbox/custom-\(cpu)x\(memoryMB)x\(diskMB)@v1" : "sandbox/\(name)@v1"
+    }
+}
+
+/// The sandbox lifecycle as a value: which action is allowed from which state (409 otherwise).
+public enum SandboxLifecycle {
+    public enum Action: String { case becomeReady, stop, pause, resume, start, destroy, fail }
+
+    /// The next state, or nil when the action is not allowed from `state`.
+    public static func next(_ state: String, _ action: Action) -> String? {
+        switch (state, action) {
+        case ("destroyed", .destroy): return "destroyed"
+        case ("destroyed", _): return nil
+        case (_, .destroy): return "destroyed"
+        case (_, .fail): return "error"
+        case ("creating", .becomeReady): return "running"
+        case ("creating", .stop): return "stopped"
+        case ("running", .stop), ("paused", .stop): return "stopped"
+        case ("running", .pause): return "paused"
+        case ("paused", .resume), ("paused", .start), ("stopped", .resume), ("stopped", .start), ("error", .resume), ("error", .start):
+            return "running"
+        default: return nil
+        }
+    }
+
+    /// States in which commands, files and processes are served.
+    public static func isLive(_ state: String) -> Bool { state == "running" }
+}
+
+/// One sandbox row, read with `SandboxRecord.select`.
+public struct SandboxRecord {
+    public var id: String
+    public var name: String?
+    public var slug: String?
+    public var state: String
+    public var templateID: String
+    public var size: String
+    public var cpu: Int
+    public var memoryMB: Int
+    public var diskMB: Int
+    public var tenantID: String
+    public var workspaceID: String?
+    public var workspaceSlug: String?
+    public var workspaceName: String?
+    public var projectID: String?
+    public var projectSlug: String?
+    public var projectName: String?
+    public var externalWorkspaceID: String?
+    public var externalUserID: String?
+    public var externalProjectID: String?
+    public var persistent: Bool
+    public var alwaysOn: Bool
+    public var timeoutSec: Int?
+    public var idleTimeoutSec: Int?
+    public var bootMs: Int
+    public var metadata: String
+    public var tags: String
+    public var region: String?
+    public var createdAt: String
+    public var startedAt: String?
+    public var readyAt: String?
+    public var stoppedAt: String?
+    public var destroyedAt: String?
+    public var updatedAt: String
+    public var deadline: Double?
+
+    public static let select = """
+        SELECT s.id, s.name, s.slug, s.state, s.template_id, s.size, s.cpu_count, s.memory_mb, s.disk_size_mb,
+               s.tenant_id, s.workspace_id, w.slug, w.name, s.project_id, p.slug, p.name,
+               s.external_workspace_id, s.external_user_id, s.external_project_id, s.persistent, s.always_on,
+               s.timeout_sec, s.idle_timeout_sec, s.boot_ms, s.metadata, s.tags, s.region,
+               s.created_at, s.started_at, s.ready_at, s.stopped_at, s.destroyed_at, s.updated_at, s.deadline
+        FROM sandboxes s LEFT JOIN workspaces w ON w.id = s.workspace_id LEFT JOIN projects p ON p.id = s.project_id
+        """
+
+    public init(_ s: Statement) {
+        id = s.text(0); name = s.optionalText(1); slug = s.optionalText(2); state = s.text(3)
+        templateID = s.text(4); size = s.text(5); cpu = s.int(6); memoryMB = s.int(7); diskMB = s.int(8)
+        tenantID = s.text(9); workspaceID = s.optionalText(10); workspaceSlug = s.optionalText(11)
+        workspaceName = s.optionalText(12); projectID = s.optionalText(13); projectSlug = s.optionalText(14)
+        projectName = s.optionalText(15); externalWorkspaceID = s.optionalText(16); externalUserID = s.optionalText(17)
+        externalProjectID = s.optionalText(18); persistent = s.bool(19); alwaysOn = s.bool(20)
+        timeoutSec = s.optionalInt(21); idleTimeoutSec = s.optionalInt(22); bootMs = s.int(23)
+        metadata = s.text(24); tags = s.text(25); region = s.optionalText(26)
+        createdAt = s.text(27); startedAt = s.optionalText(28); readyAt = s.optionalText(29)
+        stoppedAt = s.optionalText(30); destroyedAt = s.optionalText(31); updatedAt = s.text(32)
+        deadline = s.isNull(33) ? nil : s.double(33)
+    }
+
+    /// Loads a sandbox of this tenant; 404 `sandbox_not_found` otherwise (another tenant's id looks missing).
+    public static func load(_ db: Database, id: String, tenantID: String) throws -> SandboxRecord {
+        guard let r = try db.first(select + " WHERE s.id = ? AND s.tenant_id = ?", [.text(id), .text(tenantID)], SandboxRecord.init) else {
+            throw APIError.notFound("sandbox", id)
+        }
+        return r
+    }
+
+    public var metadataJSON: JSON { (try? JSON.parse(metadata)) ?? .object(JSONObject()) }
+    public var tagsJSON: JSON { (try? JSON.parse(tags)) ?? .array([]) }
+    public var isReady: Bool { state == "running" }
+
+    /// The sandbox object every SDK reads (sandbox-contract §3); `status` mirrors `state` for computer-shaped readers.
+    public func json(now: Double) -> JSON {
+        var o = JSONObject()
+        o.append("id", .string(id))
+        o.append("object", .string("sandbox"))
+        o.append("name", .str(name))
+        o.append("slug", .str(slug))
+        o.append("state", .string(state))
+        o.append("status", .string(state))
+        o.append("ready", .bool(isReady))
+        o.append("template_id", .string(templateID))
+        o.append("size", .string(size))
+        o.append("cpu_count", .int(cpu))
+        o.append("memory_mb", .int(memoryMB))
+        o.append("disk_size_mb", .int(diskMB))
+        let contract = SandboxSize(name: size, cpu: cpu, memoryMB: memoryMB, diskMB: diskMB).contractID
+        o.append("resource_contract", .object([
+            "id": .string(contract), "version": .string("v1"), "product": .string("sandbox"), "size": .string(size),
+            "vcpus": .int(cpu), "memory_mb": .int(memoryMB), "disk_size_mb": .int(diskMB),
+        ]))
+        o.append("tenant_id", .string(tenantID))
+        o.append("owner_id", .null)
+        o.append("workspace_id", .str(workspaceID))
+        o.append("workspace_slug", .str(workspaceSlug))
+        o.append("workspace_name", .str(workspaceName))
+        o.append("project_id", .str(projectID))
+        o.append("project_slug", .str(projectSlug))
+        o.append("project_name", .str(projectName))
+        o.append("external_workspace_id", .str(externalWorkspaceID))
+        o.append("external_user_id", .str(externalUserID))
+        o.append("external_project_id", .str(externalProjectID))
+        o.append("persistent", .bool(persistent))
+        o.append("always_on", .bool(alwaysOn))
+        o.append("timeout_sec", .num(timeoutSec))
+        o.append("idle_timeout_sec", .num(idleTimeoutSec))
+        o.append("timeout_remaining_ms", deadline.map { .int(Int64(max(0, ($0 - now) * 1000))) } ?? .null)
+        o.append("boot_ms", .int(bootMs))
+        var runtime = 0
+        if let s = startedAt, let t = Time.parse(s) {
+            let end = destroyedAt.flatMap(Time.parse) ?? (state == "running" ? now : (stoppedAt.flatMap(Time.parse) ?? now))
+            runtime = max(0, Int(end - t))
+        }
+        o.append("total_runtime_sec", .int(runtime))
+        o.append("boot_path", .string("warm_pool"))
+        o.append("region", .str(region ?? "local"))
+        o.append("preview_url", .null)
+        o.append("preview_domain", .null)
+        o.append("metadata", metadataJSON)
+        o.append("tags", tagsJSON)
+        o.append("created_at", .string(createdAt))
+        o.append("inserted_at", .string(createdAt))
+        o.append("started_at", .str(startedAt))
+        o.append("ready_at", .str(readyAt))
+        o.append("stopped_at", .str(stoppedAt))
+        o.append("destroyed_at", .str(destroyedAt))
+        o.append("updated_at", .string(updatedAt))
+        return .object(o)
+    }
+
+    /// Readiness as the SDK waiters read it (sandbox-contract §11.3): `ready`, `status`, every platform component.
+    public func readinessJSON() -> JSON {
+        let status = isReady ? "ready" : (state == "creating" ? "starting" : state)
+        let componentNames = ["command_agent", "process_control", "resource_contract", "clock", "identity",
+                              "durability", "filesystem", "internal_probe"]
+        var comps = JSONObject()
+        for n in componentNames { comps.append(n, .object(["status": .string(isReady ? "ready" : "pending")])) }
+        return .object([
+            "sandbox_id": .string(id), "ready": .bool(isReady), "status": .string(status), "state": .string(state),
+            "components": .object(comps), "ready_at": .str(readyAt),
+        ])
+    }
+}

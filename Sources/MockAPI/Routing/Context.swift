@@ -1,0 +1,134 @@
+import HTTP
+import Logging
+
+/// What a handler returns. `.async` answers later (exec, long operations); `.stream` starts a chunked body.
+public enum Reply {
+    case json(Int, JSON)
+    case jsonWithHeaders(Int, JSON, [(String, String)])
+    case noContent
+    case bytes(Int, contentType: String, [UInt8], headers: [(String, String)])
+    case error(APIError)
+    case response(HTTPResponse)
+    case async((@escaping (Reply) -> Void) -> Void)
+    case stream(status: Int, headers: [(String, String)], start: (HTTPStream) -> Void)
+
+    public static func ok(_ data: JSON) -> Reply { .json(200, Envelope.data(data)) }
+    public static func created(_ data: JSON) -> Reply { .json(201, Envelope.data(data)) }
+}
+
+/// The authenticated caller: an API key bound to a tenant (organization), with scopes.
+public struct Principal {
+    public let tenantID: String
+    /// The workspace requests default to (the key's own, else the tenant's default).
+    public let workspaceID: String
+    public let keyID: String
+    public let keyName: String
+    public let scopes: [String]
+
+    public init(tenantID: String, workspaceID: String, keyID: String, keyName: String, scopes: [String]) {
+        self.tenantID = tenantID
+        self.workspaceID = workspaceID
+        self.keyID = keyID
+        self.keyName = keyName
+        self.scopes = scopes
+    }
+
+    /// `*`, the exact scope, `<group>:*`, and `<group>:write` (which implies `<group>:read`) all grant.
+    public func allows(_ scope: String) -> Bool {
+        if scopes.contains("*") || scopes.contains(scope) { return true }
+        guard let colon = scope.firstIndex(of: ":") else { return false }
+        let group = scope[..<colon]
+        if scopes.contains("\(group):*") { return true }
+        if scope.hasSuffix(":read") && scopes.contains("\(group):write") { return true }
+        return false
+    }
+}
+
+/// Everything about one request as it moves through middleware and handler.
+public final class RequestContext {
+    public let request: HTTPRequest
+    public let requestID: String
+    public unowned let app: App
+    public internal(set) var route: Route?
+    public internal(set) var params: [String: String] = [:]
+    public var principal: Principal?
+    /// Loop time when the request arrived (ms).
+    public let startedMs: UInt64
+    /// Headers added to whatever response goes out (rate-limit counters, replay markers).
+    public var responseHeaders: [(String, String)] = []
+    /// Per-request state for middleware (e.g. the idempotency record being filled).
+    public var storage: [String: Any] = [:]
+    public var logger: Logger { app.logger }
+
+    init(request: HTTPRequest, requestID: String, app: App) {
+        self.request = request
+        self.requestID = requestID
+        self.app = app
+        self.startedMs = app.loop.nowMs
+    }
+
+    public lazy var query: Query = Query(request.query)
+
+    public var method: String { request.method }
+    public var path: Substring { request.path }
+
+    public func param(_ name: String) -> String { params[name] ?? "" }
+
+    /// The caller; routes with `.apiKey` auth always have one.
+    public var caller: Principal {
+        get throws {
+            guard let p = principal else { throw APIError.unauthorized() }
+            return p
+        }
+    }
+
+    private var parsedBody: JSON?
+
+    /// The JSON body; an empty body reads as `{}`. Malformed JSON is a 400 `invalid_json`.
+    public func body() throws -> JSON {
+        if let b = parsedBody { return b }
+        let bytes = request.body
+        let isBlank = bytes.allSatisfy { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }
+        if isBlank { parsedBody = .object(JSONObject()); return parsedBody! }
+        do {
+            let v = try JSON.parse(bytes)
+            parsedBody = v
+            return v
+        } catch let e as JSONParseError {
+            throw APIError.invalidJSON(e.description)
+        }
+    }
+
+    /// The body as an object (`null` counts as `{}`); anything else is a 400.
+    public func bodyObject() throws -> JSONObject {
+        let b = try body()
+        if case .null = b { return JSONObject() }
+        guard let o = b.object else {
+            throw APIError.badRequest("The request body must be a JSON object.", code: "invalid_body")
+        }
+        return o
+    }
+
+    public func fields() throws -> FieldReader { FieldReader(try bodyObject()) }
+
+    public func header(_ name: String) -> String? { request.headers[name] }
+}
+
+/// Decides, before the handler runs, whether to go on, answer at once, or wait first.
+public enum Verdict {
+    case proceed
+    case answer(Reply)
+    case delay(UInt64)
+}
+
+/// Cross-cutting behaviour around every route. `before` runs in order; `after` runs in reverse order
+/// for each middleware whose `before` ran, on every response including errors (for streams: the head).
+public protocol Middleware: AnyObject {
+    func before(_ ctx: RequestContext) throws -> Verdict
+    func after(_ ctx: RequestContext, _ response: inout HTTPResponse)
+}
+
+extension Middleware {
+    public func before(_ ctx: RequestContext) throws -> Verdict { .proceed }
+    public func after(_ ctx: RequestContext, _ response: inout HTTPResponse) {}
+}

@@ -1,0 +1,28 @@
+import HTTP
+
+/// Everything the server can be told at start (flags and environment map onto this in `main.swift`).
+public struct Configuration {
+    public var host = "127.0.0.1"
+    public var port = 8787
+    /// Where the SQLite file and sandbox directories live.
+    public var dataDir = ".miosa-mock"
+    /// Keep state in memory only (sandbox directories go to a temporary folder removed at exit).
+    public var memory = false
+    /// A fixtures JSON file; nil loads the embedded default.
+    public var fixturesPath: String?
+    /// How long a new sandbox stays `creating` before it is `running`.
+    public var bootDelayMs: UInt64 = 0
+    /// Serve `/_mock/*`.
+    public var controlAPI = true
+    /// Largest request body (JSON APIs); file routes allow base64 of `maxUploadBytes`.
+    public var maxBodyBytes = 10 * 1024 * 1024
+    public var maxUploadBytes = 10 * 1024 * 1024
+    public var http = HTTPServerConfiguration()
+    /// Log each request at info level.
+    public var logRequests = true
+    public var shutdownGraceMs: UInt64 = 5_000
+
+    public init() {}
+
+    public var databasePath: String { memory ? ":memory:" : dataDir + "/miosa-mock.sqlite3" }
+}

@@ -1,0 +1,160 @@
+import Crypto
+import Store
+
+/// API keys → principals, and the ownership selectors every create accepts (rest-api-conventions:
+/// "Ownership fields"). Keys are stored as SHA-256 hashes; verified keys are cached until keys change.
+public final class Tenancy {
+    unowned let app: App
+    private var cache: [String: Principal] = [:]
+
+    init(app: App) { self.app = app }
+
+    public static func hash(_ key: String) -> String {
+        SHA256.hash(data: Array(key.utf8)).map { b in
+            let h = Array("0123456789abcdef".utf8)
+            return String(decoding: [h[Int(b >> 4)], h[Int(b & 0xf)]], as: UTF8.self)
+        }.joined()
+    }
+
+    /// Forget verified keys (after a key is created, revoked or rotated, or state is reset).
+    public func invalidate() { cache.removeAll() }
+
+    /// The principal for a bearer token, or nil when it is unknown, revoked or expired.
+    public func authenticate(_ token: String) throws -> Principal? {
+        if let p = cache[token] { return p }
+        let db = app.db
+        let found = try db.first("""
+            SELECT k.id, k.tenant_id, k.workspace_id, k.name, k.scopes, k.status, k.expires_at,
+                   (SELECT w.id FROM workspaces w WHERE w.tenant_id = k.tenant_id ORDER BY w.is_default DESC, w.created_at LIMIT 1)
+            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+            WHERE k.key_hash = ? AND t.status = 'active'
+            """, [.text(Tenancy.hash(token))]) { s -> (Principal, String?, String)? in
+            let scopes = (try? JSON.parse(s.text(4)))?.array?.compactMap(\.string) ?? []
+            let ws = s.optionalText(2) ?? s.optionalText(7) ?? ""
+            return (Principal(tenantID: s.text(1), workspaceID: ws, keyID: s.text(0), keyName: s.text(3), scopes: scopes),
+                    s.optionalText(6), s.text(5))
+        }
+        guard let (principal, expiresAt, status) = found ?? nil, status == "active" else { return nil }
+        if let e = expiresAt, let t = Time.parse(e), t <= app.now { return nil }
+        // Expiring keys are not cached: the clock can move under them.
+        if expiresAt == nil { cache[token] = principal }
+        return principal
+    }
+
+    // MARK: ownership selectors
+
+    public struct Ownership {
+        public var workspaceID: String
+        public var projectID: String?
+    }
+
+    /// Resolves `workspace_id|workspace_slug|workspace_name` and `project_id|project_slug|project_name`,
+    /// creating slugged workspaces and projects that do not exist yet.
+    public func resolveOwnership(_ f: inout FieldReader, caller: Principal) throws -> Ownership {
+        let db = app.db
+        let now = app.nowISO
+        let wsID = f.string("workspace_id")
+        let wsSlug = f.string("workspace_slug", maxLength: 63)
+        let wsName = f.string("workspace_name", maxLength: 255)
+        let pID = f.string("project_id")
+        let pSlug = f.string("project_slug", maxLength: 63)
+        let pName = f.string("project_name", maxLength: 255)
+        if let s = wsSlug, !isValidSlug(s) { f.fail("workspace_slug", "must be lowercase letters, digits and dashes") }
+        if let s = pSlug, !isValidSlug(s) { f.fail("project_slug", "must be lowercase letters, digits and dashes") }
+        try f.finish()
+
+        var workspace = caller.workspaceID
+        if let id = wsID {
+            guard try db.scalarInt("SELECT 1 FROM workspaces WHERE id = ? AND tenant_id = ?", [.text(id), .text(caller.tenantID)]) != nil else {
+                throw APIError.validation([("workspace_id", "does not name a workspace of this organization")])
+            }
+            workspace = id
+        } else if wsSlug != nil || wsName != nil {
+            let slug = wsSlug ?? slugify(wsName!)
+            if let existing = try db.first("SELECT id FROM workspaces WHERE tenant_id = ? AND slug = ?",
+                                           [.text(caller.tenantID), .text(slug)], { $0.text(0) }) {
+                workspace = existing
+            } else {
+                let id = IDs.uuid()
+                try db.run("""
+                    INSERT INTO workspaces (id, tenant_id, name, slug, external_workspace_id, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, [.text(id), .text(caller.tenantID), .text(wsName ?? slug), .text(slug),
+                          .of(f.raw("external_workspace_id")?.string), .text(now), .text(now)])
+                workspace = id
+                app.publish("workspace.created", tenantID: caller.tenantID, workspaceID: id, resourceType: "workspace",
+                            resourceID: id, data: .object(["id": .string(id), "slug": .string(slug)]), actorID: caller.keyID)
+            }
+        }
+
+        var project: String?
+        if let id = pID {
+            guard let ws = try db.first("SELECT workspace_id FROM projects WHERE id = ? AND tenant_id = ?",
+                                        [.text(id), .text(caller.tenantID)], { $0.text(0) }) else {
+                throw APIError.validation([("project_id", "does not name a project of this organization")])
+            }
+            if wsID == nil && wsSlug == nil && wsName == nil { workspace = ws }
+            project = id
+        } else if pSlug != nil || pName != nil {
+            let slug = pSlug ?? slugify(pName!)
+            if let existing = try db.first("SELECT id FROM projects WHERE workspace_id = ? AND slug = ?",
+                                           [.text(workspace), .text(slug)], { $0.text(0) }) {
+                project = existing
+            } else {
+                let id = IDs.uuid()
+                try db.run("""
+                    INSERT INTO projects (id, tenant_id, workspace_id, name, slug, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, [.text(id), .text(caller.tenantID), .text(workspace), .text(pName ?? slug), .text(slug), .text(now), .text(now)])
+                project = id
+            }
+        }
+        return Ownership(workspaceID: workspace, projectID: project)
+    }
+}
+
+/// Checks `Authorization: Bearer <key>` for routes that need one, and the route's scope.
+final class AuthMiddleware: Middleware {
+    let tenancy: Tenancy
+    init(tenancy: Tenancy) { self.tenancy = tenancy }
+
+    static func bearer(_ ctx: RequestContext) -> String? {
+        guard let h = ctx.header("Authorization") else { return nil }
+        let parts = h.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let t = parts[1].trimmingCharacters(in: .whitespaces)
+        return t.isEmpty ? nil : t
+    }
+
+    func before(_ ctx: RequestContext) throws -> Verdict {
+        guard let route = ctx.route else { return .proceed }
+        switch route.options.auth {
+        case .none, .control:
+            // Public routes still learn who is calling when a key is sent.
+            if let t = AuthMiddleware.bearer(ctx) { ctx.principal = try tenancy.authenticate(t) }
+            return .proceed
+        case .apiKey(let scope):
+            guard let token = AuthMiddleware.bearer(ctx) else {
+                throw APIError.unauthorized("Missing API key: send Authorization: Bearer msk_...")
+            }
+            guard let p = try tenancy.authenticate(token) else {
+                throw APIError.unauthorized("Invalid, revoked or expired API key.")
+            }
+            ctx.principal = p
+            if let s = scope, !p.allows(s) {
+                throw APIError.forbidden("This API key lacks the \(s) scope.", code: "insufficient_scope")
+            }
+            return .proceed
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in _: TrimSet) -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return String(s)
+    }
+    enum TrimSet { case whitespaces }
+}

@@ -1,0 +1,50 @@
+/// Identifiers: UUID v4 for resources (docs: "All resource IDs are UUID v4"), prefixed random tokens elsewhere.
+public enum IDs {
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+    private static let base32: [UInt8] = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
+
+    public static func uuid() -> String {
+        var g = SystemRandomNumberGenerator()
+        var a = g.next() as UInt64
+        var b = g.next() as UInt64
+        a = (a & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000   // version 4
+        b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000   // RFC 4122 variant
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        for i in 0..<16 {
+            let byte = UInt8(truncatingIfNeeded: (i < 8 ? a >> (56 - 8 * UInt64(i)) : b >> (56 - 8 * UInt64(i - 8))))
+            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(0x2d) }
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `prefix` + `length` lowercase base32 characters from the system CSPRNG.
+    public static func token(_ prefix: String, length: Int = 24) -> String {
+        var g = SystemRandomNumberGenerator()
+        var out = Array(prefix.utf8)
+        var bits: UInt64 = 0
+        var have = 0
+        for _ in 0..<length {
+            if have < 5 { bits = g.next(); have = 64 }
+            out.append(base32[Int(bits & 31)])
+            bits >>= 5
+            have -= 5
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func requestID() -> String { token("req_", length: 26) }
+
+    public static func isUUID(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        guard b.count == 36 else { return false }
+        for (i, c) in b.enumerated() {
+            if i == 8 || i == 13 || i == 18 || i == 23 { if c != 0x2d { return false }; continue }
+            let isHex = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46)
+            if !isHex { return false }
+        }
+        return true
+    }
+}

@@ -1,0 +1,258 @@
+import CSQLite3
+
+public struct SQLiteError: Error, CustomStringConvertible {
+    public let code: Int32
+    public let message: String
+    public let sql: String?
+    public var description: String { "SQLite error \(code): \(message)" + (sql.map { " in `\($0.prefix(120))`" } ?? "") }
+    public var isConstraintViolation: Bool { code & 0xff == SQLITE_CONSTRAINT }
+}
+
+/// A value bound to or read from a statement.
+public enum SQLValue: Equatable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByNilLiteral {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case blob([UInt8])
+
+    public init(stringLiteral value: String) { self = .text(value) }
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    public init(nilLiteral: ()) { self = .null }
+
+    public static func of(_ s: String?) -> SQLValue { s.map { .text($0) } ?? .null }
+    public static func of(_ i: Int?) -> SQLValue { i.map { .int(Int64($0)) } ?? .null }
+    public static func of(_ b: Bool?) -> SQLValue { b.map { .int($0 ? 1 : 0) } ?? .null }
+    public static func of(_ d: Double?) -> SQLValue { d.map { .double($0) } ?? .null }
+}
+
+/// SQLite's "copy the bytes now" destructor; the C macro is not importable.
+let SQLITE_TRANSIENT_PTR = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+
+/// A prepared statement, cached by SQL text and reset after each use.
+public final class Statement {
+    let raw: OpaquePointer
+    public let sql: String
+    unowned let db: Database
+
+    init(db: Database, sql: String) throws {
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v3(db.raw, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
+        guard rc == SQLITE_OK, let s = stmt else { throw db.error(rc, sql: sql) }
+        raw = s
+        self.sql = sql
+        self.db = db
+    }
+
+    deinit { sqlite3_finalize(raw) }
+
+    func bind(_ args: [SQLValue]) throws {
+        sqlite3_reset(raw)
+        sqlite3_clear_bindings(raw)
+        for (i, v) in args.enumerated() {
+            let idx = Int32(i + 1)
+            let rc: Int32
+            switch v {
+            case .null: rc = sqlite3_bind_null(raw, idx)
+            case .int(let n): rc = sqlite3_bind_int64(raw, idx, n)
+            case .double(let d): rc = sqlite3_bind_double(raw, idx, d)
+            case .text(let s): rc = sqlite3_bind_text(raw, idx, s, -1, SQLITE_TRANSIENT_PTR)
+            case .blob(let b):
+                rc = b.withUnsafeBytes { sqlite3_bind_blob(raw, idx, $0.baseAddress, Int32(b.count), SQLITE_TRANSIENT_PTR) }
+            }
+            if rc != SQLITE_OK { throw db.error(rc, sql: sql) }
+        }
+    }
+
+    // Column readers, valid while a row is current.
+    public var columnCount: Int { Int(sqlite3_column_count(raw)) }
+    public func columnName(_ i: Int) -> String { String(cString: sqlite3_column_name(raw, Int32(i))) }
+    public func isNull(_ i: Int) -> Bool { sqlite3_column_type(raw, Int32(i)) == SQLITE_NULL }
+    public func int(_ i: Int) -> Int { Int(sqlite3_column_int64(raw, Int32(i))) }
+    public func int64(_ i: Int) -> Int64 { sqlite3_column_int64(raw, Int32(i)) }
+    public func double(_ i: Int) -> Double { sqlite3_column_double(raw, Int32(i)) }
+    public func bool(_ i: Int) -> Bool { sqlite3_column_int64(raw, Int32(i)) != 0 }
+    public func text(_ i: Int) -> String {
+        guard let p = sqlite3_column_text(raw, Int32(i)) else { return "" }
+        let n = Int(sqlite3_column_bytes(raw, Int32(i)))
+        return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+    }
+    public func optionalText(_ i: Int) -> String? { isNull(i) ? nil : text(i) }
+    public func optionalInt(_ i: Int) -> Int? { isNull(i) ? nil : int(i) }
+    public func blob(_ i: Int) -> [UInt8] {
+        let n = Int(sqlite3_column_bytes(raw, Int32(i)))
+        guard n > 0, let p = sqlite3_column_blob(raw, Int32(i)) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: n))
+    }
+    public func value(_ i: Int) -> SQLValue {
+        switch sqlite3_column_type(raw, Int32(i)) {
+        case SQLITE_NULL: return .null
+        case SQLITE_INTEGER: return .int(int64(i))
+        case SQLITE_FLOAT: return .double(double(i))
+        case SQLITE_BLOB: return .blob(blob(i))
+        default: return .text(text(i))
+        }
+    }
+}
+
+/// A materialised row, for code off the hot path.
+public struct Row {
+    public let columns: [String]
+    public let values: [SQLValue]
+
+    public subscript(_ name: String) -> SQLValue {
+        guard let i = columns.firstIndex(of: name) else { return .null }
+        return values[i]
+    }
+    public func string(_ name: String) -> String? {
+        switch self[name] {
+        case .text(let s): return s
+        case .int(let n): return String(n)
+        case .double(let d): return String(d)
+        default: return nil
+        }
+    }
+    public func int(_ name: String) -> Int? {
+        switch self[name] {
+        case .int(let n): return Int(n)
+        case .double(let d): return Int(d)
+        case .text(let s): return Int(s)
+        default: return nil
+        }
+    }
+    public func double(_ name: String) -> Double? {
+        switch self[name] {
+        case .int(let n): return Double(n)
+        case .double(let d): return d
+        default: return nil
+        }
+    }
+    public func bool(_ name: String) -> Bool { (int(name) ?? 0) != 0 }
+}
+
+/// One SQLite connection, used only on the loop thread (DESIGN: thread confinement).
+public final class Database {
+    let raw: OpaquePointer
+    public let path: String
+    private var cache: [String: Statement] = [:]
+    private var transactionDepth = 0
+
+    /// `path` ":memory:" keeps everything in memory.
+    public init(path: String) throws {
+        var db: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let d = db else {
+            let msg = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            if let d = db { sqlite3_close_v2(d) }
+            throw SQLiteError(code: rc, message: msg, sql: nil)
+        }
+        raw = d
+        self.path = path
+        sqlite3_busy_timeout(raw, 5000)
+        if path != ":memory:" {
+            try execute("PRAGMA journal_mode=WAL")
+            // NORMAL in WAL mode: a commit survives a crash of this process; only power loss can drop the last ones.
+            try execute("PRAGMA synchronous=NORMAL")
+        }
+        try execute("PRAGMA foreign_keys=ON")
+    }
+
+    deinit { close() }
+
+    private var isClosed = false
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        cache.removeAll()
+        if path != ":memory:" { sqlite3_exec(raw, "PRAGMA wal_checkpoint(TRUNCATE)", nil, nil, nil) }
+        sqlite3_close_v2(raw)
+    }
+
+    func error(_ rc: Int32, sql: String?) -> SQLiteError {
+        SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(raw)), sql: sql)
+    }
+
+    /// Runs one or more statements with no parameters.
+    public func execute(_ sql: String) throws {
+        var err: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(raw, sql, nil, nil, &err)
+        if rc != SQLITE_OK {
+            let msg = err.map { String(cString: $0) } ?? "error"
+            sqlite3_free(err)
+            throw SQLiteError(code: rc, message: msg, sql: sql)
+        }
+    }
+
+    public func prepare(_ sql: String) throws -> Statement {
+        if let s = cache[sql] { return s }
+        let s = try Statement(db: self, sql: sql)
+        cache[sql] = s
+        return s
+    }
+
+    /// Runs a statement for its effect; returns the number of rows changed.
+    @discardableResult
+    public func run(_ sql: String, _ args: [SQLValue] = []) throws -> Int {
+        let s = try prepare(sql)
+        try s.bind(args)
+        defer { sqlite3_reset(s.raw) }
+        let rc = sqlite3_step(s.raw)
+        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw error(rc, sql: sql) }
+        return Int(sqlite3_changes(raw))
+    }
+
+    /// Calls `body` for each row with the statement positioned on it; return false to stop early.
+    public func forEach(_ sql: String, _ args: [SQLValue] = [], _ body: (Statement) throws -> Bool) throws {
+        let s = try prepare(sql)
+        try s.bind(args)
+        defer { sqlite3_reset(s.raw) }
+        while true {
+            let rc = sqlite3_step(s.raw)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else { throw error(rc, sql: sql) }
+            if try !body(s) { return }
+        }
+    }
+
+    /// The first row, read by `body`, or nil.
+    public func first<T>(_ sql: String, _ args: [SQLValue] = [], _ body: (Statement) throws -> T) throws -> T? {
+        var out: T?
+        try forEach(sql, args) { s in out = try body(s); return false }
+        return out
+    }
+
+    public func query(_ sql: String, _ args: [SQLValue] = []) throws -> [Row] {
+        var rows: [Row] = []
+        var columns: [String]?
+        try forEach(sql, args) { s in
+            if columns == nil { columns = (0..<s.columnCount).map { s.columnName($0) } }
+            rows.append(Row(columns: columns!, values: (0..<s.columnCount).map { s.value($0) }))
+            return true
+        }
+        return rows
+    }
+
+    public func scalarInt(_ sql: String, _ args: [SQLValue] = []) throws -> Int? {
+        try first(sql, args) { $0.isNull(0) ? nil : $0.int(0) } ?? nil
+    }
+
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(raw) }
+
+    /// All or nothing; nests with savepoints.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        let depth = transactionDepth
+        if depth == 0 { try execute("BEGIN IMMEDIATE") } else { try execute("SAVEPOINT sp\(depth)") }
+        transactionDepth += 1
+        do {
+            let result = try body()
+            transactionDepth -= 1
+            if depth == 0 { try execute("COMMIT") } else { try execute("RELEASE sp\(depth)") }
+            return result
+        } catch {
+            transactionDepth -= 1
+            if depth == 0 { try? execute("ROLLBACK") } else { try? execute("ROLLBACK TO sp\(depth); RELEASE sp\(depth)") }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import ArgumentParser
+import EventLoop
+import Logging
+import MockAPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads an environment variable (flags win over the environment, which wins over defaults).
+func env(_ name: String) -> String? {
+    guard let v = getenv(name) else { return nil }
+    let s = String(cString: v)
+    return s.isEmpty ? nil : s
+}
+
+struct MiosaMock: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "miosa-mock",
+        abstract: "A local, stateful mock of the MIOSA cloud API.",
+        version: MockVersion.current,
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the MIOSA API on a local port.",
+        discussion: """
+            Prints `listening http://HOST:PORT` as its first line once the port is bound, then the base URL \
+            and an API key. Every flag has an environment fallback (shown in brackets).
+            """)
+
+    @Option(help: "Address to bind. [MIOSA_MOCK_HOST] (default: 127.0.0.1)")
+    var host: String?
+
+    @Option(help: "Port to bind; 0 picks a free one. [MIOSA_MOCK_PORT] (default: 8787)")
+    var port: Int?
+
+    @Option(name: .customLong("data-dir"), help: "Directory for the SQLite file and sandbox roots. [MIOSA_MOCK_DATA_DIR] (default: .miosa-mock)")
+    var dataDir: String?
+
+    @Flag(help: "Keep all state in memory; nothing survives a restart. [MIOSA_MOCK_MEMORY=1]")
+    var memory = false
+
+    @Option(help: "Fixtures JSON (tenants, workspaces, API keys, templates) loaded into an empty store. [MIOSA_MOCK_FIXTURES] (default: embedded)")
+    var fixtures: String?
+
+    @Option(name: .customLong("boot-delay-ms"), help: "How long new sandboxes stay `creating`. [MIOSA_MOCK_BOOT_DELAY_MS] (default: 0)")
+    var bootDelayMs: Int?
+
+    @Flag(name: .customLong("no-control-api"), help: "Do not serve /_mock/* (health stays). [MIOSA_MOCK_CONTROL_API=off]")
+    var noControlAPI = false
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error. [MIOSA_MOCK_LOG_LEVEL] (default: info)")
+    var logLevel: String?
+
+    @Flag(name: .customLong("quiet-requests"), help: "Log requests at debug level instead of info. [MIOSA_MOCK_QUIET_REQUESTS=1]")
+    var quietRequests = false
+
+    @Option(name: .customLong("idle-timeout-ms"), help: "Close idle keep-alive connections after this long. [MIOSA_MOCK_IDLE_TIMEOUT_MS] (default: 75000)")
+    var idleTimeoutMs: Int?
+
+    @Option(name: .customLong("header-timeout-ms"), help: "Time allowed to receive a request's headers. [MIOSA_MOCK_HEADER_TIMEOUT_MS] (default: 10000)")
+    var headerTimeoutMs: Int?
+
+    func validate() throws {
+        if let p = port, !(0...65535).contains(p) { throw ValidationError("--port must be 0...65535") }
+        if let b = bootDelayMs, b < 0 { throw ValidationError("--boot-delay-ms must be >= 0") }
+        if let l = logLevel, Logger.Level(rawValue: l) == nil { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+    }
+
+    func configuration() throws -> Configuration {
+        var c = Configuration()
+        c.host = host ?? env("MIOSA_MOCK_HOST") ?? c.host
+        if let p = port ?? env("MIOSA_MOCK_PORT").flatMap({ Int($0) }) { c.port = p }
+        c.dataDir = dataDir ?? env("MIOSA_MOCK_DATA_DIR") ?? c.dataDir
+        c.memory = memory || ["1", "true", "yes"].contains(env("MIOSA_MOCK_MEMORY")?.lowercased() ?? "")
+        c.fixturesPath = fixtures ?? env("MIOSA_MOCK_FIXTURES")
+        if let b = bootDelayMs ?? env("MIOSA_MOCK_BOOT_DELAY_MS").flatMap({ Int($0) }) { c.bootDelayMs = UInt64(max(0, b)) }
+        c.controlAPI = !(noControlAPI || ["0", "off", "false", "no"].contains(env("MIOSA_MOCK_CONTROL_API")?.lowercased() ?? ""))
+        c.logRequests = !(quietRequests || ["1", "true", "yes"].contains(env("MIOSA_MOCK_QUIET_REQUESTS")?.lowercased() ?? ""))
+        if let v = idleTimeoutMs ?? env("MIOSA_MOCK_IDLE_TIMEOUT_MS").flatMap({ Int($0) }) { c.http.idleTimeoutMs = UInt64(max(1, v)) }
+        if let v = headerTimeoutMs ?? env("MIOSA_MOCK_HEADER_TIMEOUT_MS").flatMap({ Int($0) }) { c.http.headerTimeoutMs = UInt64(max(1, v)) }
+        return c
+    }
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        setvbuf(stdout, nil, _IOLBF, 0)
+        let level = Logger.Level(rawValue: logLevel ?? env("MIOSA_MOCK_LOG_LEVEL") ?? "info") ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let config = try configuration()
+        let loop = Loop()
+        let server: MockServer
+        let port: Int
+        do {
+            server = try MockServer(configuration: config, loop: loop)
+            port = try server.start()
+        } catch {
+            FileHandleStderr.write("miosa-mock: cannot start: \(error)\n")
+            throw ExitCode(1)
+        }
+        print("listening \(server.app.baseURL)")
+        print("base_url \(server.app.baseURL)/api/v1")
+        if let key = Fixtures.firstKey(server.fixtures) { print("api_key \(key)") }
+        print("storage \(config.memory ? "memory" : config.databasePath)")
+        _ = port
+
+        var watchers: [SignalWatcher] = []
+        for sig in [SIGINT, SIGTERM] {
+            let w = SignalWatcher(loop: loop)
+            w.start(signal: sig) { signum in
+                server.app.logger.info("signal \(signum): shutting down")
+                for w in watchers { w.close() }
+                server.shutdown { loop.stop() }
+            }
+            watchers.append(w)
+        }
+        loop.run()
+        loop.close()
+    }
+}
+
+enum FileHandleStderr {
+    static func write(_ s: String) { fputs(s, stderr) }
+}
+
+MiosaMock.main()
