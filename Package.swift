@@ -33,9 +33,11 @@ let package = Package(
             "MockAPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "EventLoop"]),
+        // Helpers shared by the test targets: a loop on its own thread, a raw HTTP client, a test server.
+        .target(name: "TestSupport", dependencies: ["EventLoop", "HTTP", "MockAPI"], path: "Tests/TestSupport"),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "TestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "EventLoop", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "MockAPITests", dependencies: ["MockAPI", "HTTP", "EventLoop", "Store"]),
+        .testTarget(name: "MockAPITests", dependencies: ["MockAPI", "HTTP", "EventLoop", "Store", "TestSupport"]),
     ]
 )

@@ -376,14 +376,14 @@ final class SandboxBoot {
 
 /// Per-sandbox directories: `<data>/sandboxes/<id>/workspace` is what the API calls `/workspace`.
 enum SandboxDirs {
-    static func root(_ app: App, _ id: String) -> String { app.sandboxesDir + "/" + id }
-    static func workspace(_ app: App, _ id: String) -> String { root(app, id) + "/workspace" }
-
     static func create(app: App, id: String, template: String) throws {
-        try FileManager.default.createDirectory(atPath: workspace(app, id), withIntermediateDirectories: true)
+        let fm = FileManager.default
+        for sub in ["workspace", "tmp", "home"] {
+            try fm.createDirectory(atPath: SandboxPaths.root(app, id) + "/" + sub, withIntermediateDirectories: true)
+        }
     }
 
     static func remove(app: App, id: String) {
-        try? FileManager.default.removeItem(atPath: root(app, id))
+        try? FileManager.default.removeItem(atPath: SandboxPaths.root(app, id))
     }
 }

@@ -50,6 +50,12 @@ enum Schema {
             CREATE INDEX sandboxes_tenant_name ON sandboxes (tenant_id, name);
             CREATE INDEX sandboxes_tenant_slug ON sandboxes (tenant_id, slug);
             """),
+        Migration(2, "sandbox environment variables", """
+            CREATE TABLE sandbox_env (
+                sandbox_id TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE,
+                key TEXT NOT NULL, value TEXT NOT NULL, encrypted INTEGER NOT NULL DEFAULT 0,
+                created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (sandbox_id, key));
+            """),
     ]
 }
 
