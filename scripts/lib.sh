@@ -53,3 +53,28 @@ ensure_venv() {
   fi
   echo "$venv"
 }
+
+# ensure_bench_tools: wrk and nginx-light (Debian) for scripts/bench, and a JRE for WireMock when missing.
+ensure_bench_tools() {
+  ensure_apt wrk nginx-light
+  command -v java >/dev/null || ensure_apt openjdk-17-jre-headless || log "no Java: WireMock will be skipped"
+}
+
+# ensure_bench_venv: a separate venv (.venv-bench) with the peers scripts/bench compares against: WireMock
+# (the PyPI `wiremock` package bundles the standalone jar), moto's server and localstripe. A peer that cannot
+# be installed is left out (the bench says so); the venv path is printed.
+ensure_bench_venv() {
+  local venv="$ROOT/.venv-bench"
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating $venv"
+    python3 -m venv "$venv" 2>/dev/null || { ensure_apt python3-venv; rm -rf "$venv"; python3 -m venv "$venv"; }
+  fi
+  local spec
+  for spec in "wiremock:wiremock==2.7.0" "moto:moto[server]==5.2.5" "localstripe:localstripe==1.15.10"; do
+    if ! "$venv/bin/python" -c "import ${spec%%:*}" 2>/dev/null; then
+      log "installing ${spec#*:} into $venv"
+      "$venv/bin/pip" install -q --disable-pip-version-check "${spec#*:}" >&2 || log "could not install ${spec#*:}"
+    fi
+  done
+  echo "$venv"
+}
