@@ -10,8 +10,22 @@ public struct HTTPHeaders: Sequence {
     public init(_ pairs: [(String, String)]) { fields = pairs.map { (name: $0.0, value: $0.1) } }
 
     public subscript(name: String) -> String? {
-        for f in fields where f.name.count == name.count && f.name.lowercased() == name.lowercased() { return f.value }
+        for f in fields where HTTPHeaders.sameName(f.name, name) { return f.value }
         return nil
+    }
+
+    /// Header names are tokens (RFC 9110 §5.6.2: ASCII only; http_parser rejects any other byte in a name),
+    /// so an ASCII case fold decides equality. Compares UTF-8 bytes in place: no lowercased copies.
+    @inline(__always)
+    public static func sameName(_ a: String, _ b: String) -> Bool {
+        let ua = a.utf8, ub = b.utf8
+        guard ua.count == ub.count else { return false }
+        var ib = ub.makeIterator()
+        for x in ua {
+            let y = ib.next()!
+            if x != y && (x | 0x20 != y | 0x20 || !((x | 0x20) >= 0x61 && (x | 0x20) <= 0x7a)) { return false }
+        }
+        return true
     }
 
     public func contains(_ name: String) -> Bool { self[name] != nil }
@@ -25,8 +39,7 @@ public struct HTTPHeaders: Sequence {
     }
 
     public mutating func remove(_ name: String) {
-        let lower = name.lowercased()
-        fields.removeAll { $0.name.lowercased() == lower }
+        fields.removeAll { HTTPHeaders.sameName($0.name, name) }
     }
 
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
@@ -57,15 +70,16 @@ public final class HTTPRequest {
     }
 
     /// The path part of the target, still percent-encoded.
+    /// (Searched as UTF-8 bytes: `firstIndex(of: Character)` walks grapheme clusters and was 7 % of a GET.)
     public var path: Substring {
-        if let q = target.firstIndex(of: "?") { return target[..<q] }
+        if let q = target.utf8.firstIndex(of: 0x3f) { return target[..<q] }
         return target[...]
     }
 
     /// The query string without `?`, or nil.
     public var query: Substring? {
-        guard let q = target.firstIndex(of: "?") else { return nil }
-        return target[target.index(after: q)...]
+        guard let q = target.utf8.firstIndex(of: 0x3f) else { return nil }
+        return target[target.utf8.index(after: q)...]
     }
 }
 
@@ -119,28 +133,66 @@ public struct HTTPResponse {
 
 /// Serialises status line and headers. `bodyLength` nil means chunked.
 enum ResponseHead {
+    /// Appends bytes straight into `out`: no interpolated or lowercased temporary strings per response.
     static func serialize(_ r: HTTPResponse, bodyLength: Int?, close: Bool, date: String, into out: inout [UInt8]) {
-        out.append(contentsOf: "HTTP/1.1 \(r.status) \(HTTPResponse.reason(r.status))\r\n".utf8)
+        append("HTTP/1.1 ", to: &out)
+        appendDecimal(r.status, to: &out)
+        out.append(0x20)
+        out.append(contentsOf: HTTPResponse.reason(r.status).utf8)
+        append("\r\n", to: &out)
         for f in r.headers.fields {
-            let lower = f.name.lowercased()
-            if lower == "content-length" || lower == "transfer-encoding" || lower == "connection" { continue }
+            if isFraming(f.name) { continue }
             out.append(contentsOf: f.name.utf8)
-            out.append(contentsOf: ": ".utf8)
+            append(": ", to: &out)
             out.append(contentsOf: f.value.utf8)
-            out.append(contentsOf: "\r\n".utf8)
+            append("\r\n", to: &out)
         }
-        out.append(contentsOf: "Date: ".utf8)
+        append("Date: ", to: &out)
         out.append(contentsOf: date.utf8)
-        out.append(contentsOf: "\r\n".utf8)
+        append("\r\n", to: &out)
         if let n = bodyLength {
             if !(r.status == 204 || r.status == 304 || (100..<200).contains(r.status)) {
-                out.append(contentsOf: "Content-Length: \(n)\r\n".utf8)
+                append("Content-Length: ", to: &out)
+                appendDecimal(n, to: &out)
+                append("\r\n", to: &out)
             }
         } else {
-            out.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
+            append("Transfer-Encoding: chunked\r\n", to: &out)
         }
-        if close { out.append(contentsOf: "Connection: close\r\n".utf8) }
-        out.append(contentsOf: "\r\n".utf8)
+        if close { append("Connection: close\r\n", to: &out) }
+        append("\r\n", to: &out)
+    }
+
+    /// Headers the server writes itself from the framing it chooses.
+    @inline(__always)
+    static func isFraming(_ name: String) -> Bool {
+        switch name.utf8.first.map({ $0 | 0x20 }) {
+        case 0x63: return HTTPHeaders.sameName(name, "Content-Length") || HTTPHeaders.sameName(name, "Connection")
+        case 0x74: return HTTPHeaders.sameName(name, "Transfer-Encoding")
+        default: return false
+        }
+    }
+
+    @inline(__always)
+    static func append(_ s: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    static func appendDecimal(_ n: Int, to out: inout [UInt8]) {
+        if n < 0 { out.append(0x2d) }
+        var v = n.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { p in
+            var i = 20
+            repeat {
+                i -= 1
+                p[i] = UInt8(truncatingIfNeeded: v % 10) + 0x30
+                v /= 10
+            } while v > 0
+            out.append(contentsOf: p[i..<20])
+        }
     }
 }
 

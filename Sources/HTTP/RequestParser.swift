@@ -126,9 +126,11 @@ final class RequestParser {
             let req = HTTPRequest(method: method, target: target, headers: me.headers,
                                   versionMajor: Int(p!.pointee.http_major), versionMinor: Int(p!.pointee.http_minor))
             me.current = req
-            me.bodyLimit = me.bodyLimitFor(method, req.path)
             let chunked = (chp_flags(p!) & F_CHUNKED.rawValue) != 0
             let cl: UInt64? = chunked || p!.pointee.content_length == UInt64.max ? nil : p!.pointee.content_length
+            // A request with neither a chunked body nor a Content-Length above 0 has no body (RFC 9112 §6.3),
+            // so the limit is not asked for (it is per route and costs a path search).
+            me.bodyLimit = chunked || (cl ?? 0) > 0 ? me.bodyLimitFor(method, req.path) : Int.max
             if let cl = cl, cl > UInt64(me.bodyLimit) { me.tooLarge = true }
             if let cb = me.onHeaders, !cb(req, cl, me.tooLarge) {
                 me.failure = .bodyTooLarge
