@@ -1,6 +1,7 @@
 import EventLoop
 import HTTP
 import Store
+import Logging
 
 /// Runs one request through route matching, the middleware chain and the handler, and renders the reply.
 final class Dispatcher {
@@ -131,8 +132,11 @@ final class Dispatcher {
 /// Logs one line per request when it completes.
 final class RequestLogMiddleware: Middleware {
     func after(_ ctx: RequestContext, _ response: inout HTTPResponse) {
+        let logger = ctx.logger
+        let level: Logger.Level = ctx.app.config.logRequests ? .info : .debug
+        // Build the line only when it will be written (--quiet-requests at the default level writes nothing).
+        guard logger.logLevel <= level else { return }
         let ms = ctx.app.loop.nowMs &- ctx.startedMs
-        let line = "\(ctx.method) \(ctx.request.target) \(response.status) \(ms)ms request_id=\(ctx.requestID)"
-        if ctx.app.config.logRequests { ctx.logger.info("\(line)") } else { ctx.logger.debug("\(line)") }
+        logger.log(level: level, "\(ctx.method) \(ctx.request.target) \(response.status) \(ms)ms request_id=\(ctx.requestID)")
     }
 }
