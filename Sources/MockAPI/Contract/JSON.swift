@@ -96,7 +96,7 @@ public struct JSONObject: Equatable, ExpressibleByDictionaryLiteral, Sequence {
 extension JSON {
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256)
+        out.reserveCapacity(512)
         encode(into: &out)
         return out
     }
@@ -105,11 +105,11 @@ extension JSON {
 
     public func encode(into out: inout [UInt8]) {
         switch self {
-        case .null: out.append(contentsOf: [0x6e, 0x75, 0x6c, 0x6c])
-        case .bool(let b): b ? out.append(contentsOf: [0x74, 0x72, 0x75, 0x65]) : out.append(contentsOf: [0x66, 0x61, 0x6c, 0x73, 0x65])
+        case .null: JSON.appendLiteral("null", into: &out)
+        case .bool(let b): JSON.appendLiteral(b ? "true" : "false", into: &out)
         case .int(let n): JSON.appendInt(n, into: &out)
         case .double(let d):
-            if !d.isFinite { out.append(contentsOf: [0x6e, 0x75, 0x6c, 0x6c]) }
+            if !d.isFinite { JSON.appendLiteral("null", into: &out) }
             else if d.rounded() == d && abs(d) < 1e15 { JSON.appendInt(Int64(d), into: &out) }
             else { out.append(contentsOf: "\(d)".utf8) }
         case .string(let s): JSON.appendString(s, into: &out)
@@ -136,6 +136,11 @@ extension JSON {
         }
     }
 
+    @inline(__always)
+    static func appendLiteral(_ s: StaticString, into out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
     static func appendInt(_ n: Int64, into out: inout [UInt8]) {
         if n == 0 { out.append(0x30); return }
         var v = n.magnitude
@@ -156,29 +161,63 @@ extension JSON {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// Appends `s` quoted and escaped. Most strings (ids, timestamps, keys) need no escape: they are
+    /// checked 8 bytes at a time and copied in one piece.
     static func appendString(_ s: String, into out: inout [UInt8]) {
         out.append(0x22)
-        var s = s
-        s.withUTF8 { bytes in
-            var start = 0
-            for i in 0..<bytes.count {
-                let c = bytes[i]
-                if c >= 0x20 && c != 0x22 && c != 0x5c { continue }
-                if i > start { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i])) }
-                start = i + 1
-                switch c {
-                case 0x22: out.append(0x5c); out.append(0x22)
-                case 0x5c: out.append(0x5c); out.append(0x5c)
-                case 0x0a: out.append(0x5c); out.append(0x6e)
-                case 0x0d: out.append(0x5c); out.append(0x72)
-                case 0x09: out.append(0x5c); out.append(0x74)
-                default:
-                    out.append(contentsOf: [0x5c, 0x75, 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 0xf)]])
-                }
-            }
-            if start < bytes.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...])) }
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { bytes in
+            if needsEscape(bytes) { appendEscaped(bytes, into: &out) } else { out.append(contentsOf: bytes) }
+        }
+        if done == nil {
+            let bytes = Array(s.utf8)
+            bytes.withUnsafeBufferPointer { appendEscaped($0, into: &out) }
         }
         out.append(0x22)
+    }
+
+    /// Whether any byte is a control character, `"` or `\\`. SWAR: for each 64-bit word, a byte below 0x20,
+    /// or one equal to 0x22 or 0x5c after an XOR, sets its high bit in the masks (exact for "any").
+    @inline(__always)
+    static func needsEscape(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = bytes.count
+        guard n > 0, let base = bytes.baseAddress else { return false }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var i = 0
+        while i + 8 <= n {
+            let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            let quote = w ^ (ones &* 0x22)
+            let slash = w ^ (ones &* 0x5c)
+            let hits = ((w &- ones &* 0x20) & ~w) | ((quote &- ones) & ~quote) | ((slash &- ones) & ~slash)
+            if hits & highs != 0 { return true }
+            i += 8
+        }
+        while i < n {
+            let c = base[i]
+            if c < 0x20 || c == 0x22 || c == 0x5c { return true }
+            i += 1
+        }
+        return false
+    }
+
+    static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        var start = 0
+        for i in 0..<bytes.count {
+            let c = bytes[i]
+            if c >= 0x20 && c != 0x22 && c != 0x5c { continue }
+            if i > start { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i])) }
+            start = i + 1
+            switch c {
+            case 0x22: out.append(0x5c); out.append(0x22)
+            case 0x5c: out.append(0x5c); out.append(0x5c)
+            case 0x0a: out.append(0x5c); out.append(0x6e)
+            case 0x0d: out.append(0x5c); out.append(0x72)
+            case 0x09: out.append(0x5c); out.append(0x74)
+            default:
+                out.append(contentsOf: [0x5c, 0x75, 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 0xf)]])
+            }
+        }
+        if start < bytes.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...])) }
     }
 }
 
