@@ -56,6 +56,11 @@ public struct JSONObject: Equatable, ExpressibleByDictionaryLiteral, Sequence {
     public private(set) var pairs: [(String, JSON)]
 
     public init() { pairs = [] }
+    /// An empty object with room for `capacity` keys (builders that know their size skip regrowth).
+    public init(capacity: Int) {
+        pairs = []
+        pairs.reserveCapacity(capacity)
+    }
     public init(_ pairs: [(String, JSON)]) { self.pairs = pairs }
     public init(dictionaryLiteral elements: (String, JSON)...) { pairs = elements }
 

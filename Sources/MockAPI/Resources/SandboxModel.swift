@@ -107,21 +107,25 @@ public struct SandboxRecord {
         deadline = s.isNull(33) ? nil : s.double(33)
     }
 
+    /// Built once: concatenating per call made a new 750-byte string (and statement-cache key) each time.
+    static let selectByID = select + " WHERE s.id = ? AND s.tenant_id = ?"
+
     /// Loads a sandbox of this tenant; 404 `sandbox_not_found` otherwise (another tenant's id looks missing).
     public static func load(_ db: Database, id: String, tenantID: String) throws -> SandboxRecord {
-        guard let r = try db.first(select + " WHERE s.id = ? AND s.tenant_id = ?", [.text(id), .text(tenantID)], SandboxRecord.init) else {
+        guard let r = try db.first(selectByID, [.text(id), .text(tenantID)], SandboxRecord.init) else {
             throw APIError.notFound("sandbox", id)
         }
         return r
     }
 
-    public var metadataJSON: JSON { (try? JSON.parse(metadata)) ?? .object(JSONObject()) }
-    public var tagsJSON: JSON { (try? JSON.parse(tags)) ?? .array([]) }
+    // Most sandboxes have no metadata or tags: skip the parser for the stored "{}" and "[]".
+    public var metadataJSON: JSON { metadata == "{}" ? .object(JSONObject()) : (try? JSON.parse(metadata)) ?? .object(JSONObject()) }
+    public var tagsJSON: JSON { tags == "[]" ? .array([]) : (try? JSON.parse(tags)) ?? .array([]) }
     public var isReady: Bool { state == "running" }
 
     /// The sandbox object every SDK reads (sandbox-contract §3); `status` mirrors `state` for computer-shaped readers.
     public func json(now: Double) -> JSON {
-        var o = JSONObject()
+        var o = JSONObject(capacity: 52)
         o.append("id", .string(id))
         o.append("object", .string("sandbox"))
         o.append("name", .str(name))
