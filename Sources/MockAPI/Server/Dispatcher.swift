@@ -2,10 +2,14 @@ import EventLoop
 import HTTP
 import Store
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs one request through route matching, the middleware chain and the handler, and renders the reply.
 final class Dispatcher {
     unowned let app: App
+    private var random = RandomPool()
 
     init(app: App) { self.app = app }
 
@@ -13,7 +17,7 @@ final class Dispatcher {
                                            handler: { ctx in throw APIError.routeNotFound(ctx.method, ctx.path) }, paramNames: [])
 
     func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
-        let ctx = RequestContext(request: request, requestID: IDs.requestID(), app: app)
+        let ctx = RequestContext(request: request, requestID: IDs.requestID(using: &random), app: app)
         switch app.router.match(method: request.method, path: request.path) {
         case .found(let route, let params):
             ctx.route = route
@@ -126,6 +130,23 @@ final class Dispatcher {
         case .async, .stream:
             return ErrorRenderer.response(.internalError(), requestID: ctx.requestID)
         }
+    }
+}
+
+/// Kernel randomness for request ids, fetched 1 KiB at a time: one getrandom(2) per ~40 requests instead
+/// of three per request (SystemRandomNumberGenerator makes one system call per 8 bytes). The bytes are the
+/// same CSPRNG output; only the batching differs. Owned by one dispatcher, used on the loop thread.
+struct RandomPool: RandomNumberGenerator {
+    private var words = [UInt64](repeating: 0, count: 128)
+    private var used = 128
+
+    mutating func next() -> UInt64 {
+        if used == words.count {
+            words.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }  // glibc 2.36: getrandom(2)
+            used = 0
+        }
+        defer { used += 1 }
+        return words[used]
     }
 }
 

@@ -23,6 +23,11 @@ public enum IDs {
     /// `prefix` + `length` lowercase base32 characters from the system CSPRNG.
     public static func token(_ prefix: String, length: Int = 24) -> String {
         var g = SystemRandomNumberGenerator()
+        return token(prefix, length: length, using: &g)
+    }
+
+    /// The same, from a caller's generator (the dispatcher's batched kernel randomness).
+    public static func token<G: RandomNumberGenerator>(_ prefix: String, length: Int, using g: inout G) -> String {
         var out = Array(prefix.utf8)
         var bits: UInt64 = 0
         var have = 0
@@ -36,6 +41,7 @@ public enum IDs {
     }
 
     public static func requestID() -> String { token("req_", length: 26) }
+    public static func requestID<G: RandomNumberGenerator>(using g: inout G) -> String { token("req_", length: 26, using: &g) }
 
     public static func isUUID(_ s: String) -> Bool {
         let b = Array(s.utf8)
