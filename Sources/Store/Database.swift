@@ -154,6 +154,10 @@ public final class Database {
         self.path = path
         sqlite3_busy_timeout(raw, 5000)
         if path != ":memory:" {
+            // One process owns the store. Exclusive locking, set before WAL is first used, keeps the WAL index
+            // in heap memory and the locks held, so a read no longer takes and drops a lock on the -shm file
+            // (two fcntl(2) calls per statement). Another process opening the file meanwhile gets SQLITE_BUSY.
+            try execute("PRAGMA locking_mode=EXCLUSIVE")
             try execute("PRAGMA journal_mode=WAL")
             // NORMAL in WAL mode: a commit survives a crash of this process; only power loss can drop the last ones.
             try execute("PRAGMA synchronous=NORMAL")
