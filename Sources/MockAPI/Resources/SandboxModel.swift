@@ -138,7 +138,7 @@ public struct SandboxRecord {
         o.append("cpu_count", .int(cpu))
         o.append("memory_mb", .int(memoryMB))
         o.append("disk_size_mb", .int(diskMB))
-        let contract = SandboxSize(name: size, cpu: cpu, memoryMB: memoryMB, diskMB: diskMB).contractID
+        let contract = contractID
         o.append("resource_contract", .object([
             "id": .string(contract), "version": .string("v1"), "product": .string("sandbox"), "size": .string(size),
             "vcpus": .int(cpu), "memory_mb": .int(memoryMB), "disk_size_mb": .int(diskMB),
@@ -158,14 +158,9 @@ public struct SandboxRecord {
         o.append("always_on", .bool(alwaysOn))
         o.append("timeout_sec", .num(timeoutSec))
         o.append("idle_timeout_sec", .num(idleTimeoutSec))
-        o.append("timeout_remaining_ms", deadline.map { .int(Int64(max(0, ($0 - now) * 1000))) } ?? .null)
+        o.append("timeout_remaining_ms", timeoutRemainingMs(now: now).map { .int($0) } ?? .null)
         o.append("boot_ms", .int(bootMs))
-        var runtime = 0
-        if let s = startedAt, let t = Time.parse(s) {
-            let end = destroyedAt.flatMap(Time.parse) ?? (state == "running" ? now : (stoppedAt.flatMap(Time.parse) ?? now))
-            runtime = max(0, Int(end - t))
-        }
-        o.append("total_runtime_sec", .int(runtime))
+        o.append("total_runtime_sec", .int(runtimeSeconds(now: now)))
         o.append("boot_path", .string("warm_pool"))
         o.append("region", .str(region ?? "local"))
         o.append("preview_url", .null)
@@ -182,6 +177,16 @@ public struct SandboxRecord {
         return .object(o)
     }
 
+    var contractID: String { SandboxSize(name: size, cpu: cpu, memoryMB: memoryMB, diskMB: diskMB).contractID }
+
+    func timeoutRemainingMs(now: Double) -> Int64? { deadline.map { Int64(max(0, ($0 - now) * 1000)) } }
+
+    func runtimeSeconds(now: Double) -> Int {
+        guard let s = startedAt, let t = Time.parse(s) else { return 0 }
+        let end = destroyedAt.flatMap(Time.parse) ?? (state == "running" ? now : (stoppedAt.flatMap(Time.parse) ?? now))
+        return max(0, Int(end - t))
+    }
+
     /// Readiness as the SDK waiters read it (sandbox-contract §11.3): `ready`, `status`, every platform component.
     public func readinessJSON() -> JSON {
         let status = isReady ? "ready" : (state == "creating" ? "starting" : state)
@@ -193,5 +198,88 @@ public struct SandboxRecord {
             "sandbox_id": .string(id), "ready": .bool(isReady), "status": .string(status), "state": .string(state),
             "components": .object(comps), "ready_at": .str(readyAt),
         ])
+    }
+}
+
+// MARK: - Encoding without the tree
+
+/// Reads (GET, list) answer with bytes written straight from the record: building the 44-key `JSON` tree,
+/// encoding it and freeing it was a third of a GET's instructions. `encode(now:into:)` writes exactly the
+/// bytes of `json(now:).encode(into:)`; SandboxEncodingTests holds the two together: change both or neither.
+extension SandboxRecord {
+    public func encode(now: Double, into o: inout [UInt8]) {
+        func lit(_ s: StaticString) { JSON.appendLiteral(s, into: &o) }
+        func str(_ s: String?) { if let s = s { JSON.appendString(s, into: &o) } else { lit("null") } }
+        func num(_ n: Int?) { if let n = n { JSON.appendInt(Int64(n), into: &o) } else { lit("null") } }
+        func bool(_ b: Bool) { lit(b ? "true" : "false") }
+        lit("{\"id\":"); str(id)
+        lit(",\"object\":\"sandbox\",\"name\":"); str(name)
+        lit(",\"slug\":"); str(slug)
+        lit(",\"state\":"); str(state)
+        lit(",\"status\":"); str(state)
+        lit(",\"ready\":"); bool(isReady)
+        lit(",\"template_id\":"); str(templateID)
+        lit(",\"size\":"); str(size)
+        lit(",\"cpu_count\":"); num(cpu)
+        lit(",\"memory_mb\":"); num(memoryMB)
+        lit(",\"disk_size_mb\":"); num(diskMB)
+        lit(",\"resource_contract\":{\"id\":"); str(contractID)
+        lit(",\"version\":\"v1\",\"product\":\"sandbox\",\"size\":"); str(size)
+        lit(",\"vcpus\":"); num(cpu)
+        lit(",\"memory_mb\":"); num(memoryMB)
+        lit(",\"disk_size_mb\":"); num(diskMB)
+        lit("},\"tenant_id\":"); str(tenantID)
+        lit(",\"owner_id\":null,\"workspace_id\":"); str(workspaceID)
+        lit(",\"workspace_slug\":"); str(workspaceSlug)
+        lit(",\"workspace_name\":"); str(workspaceName)
+        lit(",\"project_id\":"); str(projectID)
+        lit(",\"project_slug\":"); str(projectSlug)
+        lit(",\"project_name\":"); str(projectName)
+        lit(",\"external_workspace_id\":"); str(externalWorkspaceID)
+        lit(",\"external_user_id\":"); str(externalUserID)
+        lit(",\"external_project_id\":"); str(externalProjectID)
+        lit(",\"persistent\":"); bool(persistent)
+        lit(",\"always_on\":"); bool(alwaysOn)
+        lit(",\"timeout_sec\":"); num(timeoutSec)
+        lit(",\"idle_timeout_sec\":"); num(idleTimeoutSec)
+        lit(",\"timeout_remaining_ms\":")
+        if let ms = timeoutRemainingMs(now: now) { JSON.appendInt(ms, into: &o) } else { lit("null") }
+        lit(",\"boot_ms\":"); num(bootMs)
+        lit(",\"total_runtime_sec\":"); num(runtimeSeconds(now: now))
+        lit(",\"boot_path\":\"warm_pool\",\"region\":"); str(region ?? "local")
+        lit(",\"preview_url\":null,\"preview_domain\":null,\"metadata\":")
+        if metadata == "{}" { lit("{}") } else { metadataJSON.encode(into: &o) }
+        lit(",\"tags\":")
+        if tags == "[]" { lit("[]") } else { tagsJSON.encode(into: &o) }
+        lit(",\"created_at\":"); str(createdAt)
+        lit(",\"inserted_at\":"); str(createdAt)
+        lit(",\"started_at\":"); str(startedAt)
+        lit(",\"ready_at\":"); str(readyAt)
+        lit(",\"stopped_at\":"); str(stoppedAt)
+        lit(",\"destroyed_at\":"); str(destroyedAt)
+        lit(",\"updated_at\":"); str(updatedAt)
+        lit("}")
+    }
+
+    /// 200 `{"data": sandbox}`: the same response as `.ok(json(now:))`.
+    public func okReply(now: Double) -> Reply {
+        var body: [UInt8] = []
+        body.reserveCapacity(1536)
+        JSON.appendLiteral("{\"data\":", into: &body)
+        encode(now: now, into: &body)
+        body.append(0x7d)
+        return .bytes(200, contentType: Dispatcher.jsonContentType, body, headers: [])
+    }
+
+    /// 200 list envelope around already encoded, comma-separated items: the same bytes as
+    /// `Envelope.list(items, page:, total:)`, whose first key is `data` (asserted by the tests).
+    public static func listReply(encodedItems: [UInt8], page: Page, total: Int) -> Reply {
+        let empty = Envelope.list([], page: page, total: total).encoded()  // {"data":[],"page":...
+        var body: [UInt8] = []
+        body.reserveCapacity(empty.count + encodedItems.count)
+        body.append(contentsOf: empty[0..<9])
+        body.append(contentsOf: encodedItems)
+        body.append(contentsOf: empty[9...])
+        return .bytes(200, contentType: Dispatcher.jsonContentType, body, headers: [])
     }
 }

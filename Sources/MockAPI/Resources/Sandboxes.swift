@@ -14,7 +14,7 @@ enum SandboxesAPI: ResourceGroup {
         api.get("/sandboxes/{id}", scope: "sandboxes:read", summary: "Get a sandbox", tag: tag) { ctx in
             let c = try ctx.caller
             let r = try SandboxRecord.load(ctx.app.db, id: ctx.param("id"), tenantID: c.tenantID)
-            return .ok(r.json(now: ctx.app.now))
+            return r.okReply(now: ctx.app.now)
         }
         api.patch("/sandboxes/{id}", scope: "sandboxes:write", summary: "Update a sandbox", tag: tag) { try update($0) }
         api.delete("/sandboxes/{id}", scope: "sandboxes:write", summary: "Destroy a sandbox", tag: tag) { try destroy($0) }
@@ -147,14 +147,15 @@ enum SandboxesAPI: ResourceGroup {
         for t in tags { whereSQL += " AND EXISTS (SELECT 1 FROM json_each(s.tags) WHERE json_each.value = ?)"; args.append(.text(t)) }
         let db = ctx.app.db
         let total = try db.scalarInt("SELECT COUNT(*) FROM sandboxes s WHERE " + whereSQL, args) ?? 0
-        var items: [JSON] = []
+        var items: [UInt8] = []
         let now = ctx.app.now
         try db.forEach(SandboxRecord.select + " WHERE " + whereSQL + " ORDER BY s.rowid DESC LIMIT ? OFFSET ?",
                        args + [.of(page.pageSize), .of(page.offset)]) { s in
-            items.append(SandboxRecord(s).json(now: now))
+            if !items.isEmpty { items.append(0x2c) }
+            SandboxRecord(s).encode(now: now, into: &items)
             return true
         }
-        return .json(200, Envelope.list(items, page: page, total: total))
+        return SandboxRecord.listReply(encodedItems: items, page: page, total: total)
     }
 
     static func byName(_ ctx: RequestContext) throws -> Reply {
