@@ -39,8 +39,9 @@ public struct Query {
 
 /// Decodes %XX escapes (invalid escapes are kept as they are).
 public func percentDecode<S: StringProtocol>(_ s: S, plusIsSpace: Bool = false) -> String {
+    // Most segments have nothing to decode: answer without copying them into an array first.
+    guard s.utf8.contains(0x25) || (plusIsSpace && s.utf8.contains(0x2b)) else { return String(s) }
     var bytes = Array(s.utf8)
-    guard bytes.contains(0x25) || (plusIsSpace && bytes.contains(0x2b)) else { return String(s) }
     var out: [UInt8] = []
     out.reserveCapacity(bytes.count)
     var i = 0
