@@ -140,8 +140,13 @@ public final class Database {
     private var recent = [Statement?](repeating: nil, count: 32)
     private var transactionDepth = 0
 
+    /// Process-wide SQLite configuration, applied once before the first connection opens (swift_once makes
+    /// it thread-safe). Memory statistics off: they lock a global mutex around every SQLite allocation.
+    private static let configured: Void = { _ = csqlite3_disable_memstatus() }()
+
     /// `path` ":memory:" keeps everything in memory.
     public init(path: String) throws {
+        _ = Database.configured
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
