@@ -29,4 +29,16 @@ final class HotPathTests: XCTestCase {
         XCTAssertEqual(try server.request("GET", "/api/v1/sandboxes/\(id)?x=1").status, 200)
         XCTAssertEqual(try server.request("GET", "/api/v1/sandboxes/\(id)/nope").status, 404)
     }
+
+    func testCamelCaseAliases() {
+        XCTAssertEqual(FieldReader.camel("timeout_sec"), "timeoutSec")
+        XCTAssertEqual(FieldReader.camel("external_workspace_id"), "externalWorkspaceId")
+        XCTAssertEqual(FieldReader.camel("name"), "name")
+        XCTAssertEqual(FieldReader.camel("a__b_9c_"), "aB9c")
+        XCTAssertEqual(FieldReader.camel("grüße_welt"), "grüßeWelt")
+        let f = FieldReader(["timeoutSec": .int(5), "disk_size_mb": .int(2048)])
+        XCTAssertEqual(f.raw("timeout_sec"), .int(5))
+        XCTAssertEqual(f.raw("disk_size_mb"), .int(2048))
+        XCTAssertNil(f.raw("idle_timeout_sec"))
+    }
 }

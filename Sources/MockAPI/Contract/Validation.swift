@@ -7,6 +7,20 @@ public struct FieldReader {
     public init(_ body: JSONObject) { self.body = body }
 
     static func camel(_ snake: String) -> String {
+        // Field names are ASCII: fold them as bytes (the Character path below was a fifth of a create's
+        // instructions, since every absent field is looked up under both spellings).
+        if !snake.utf8.contains(0x5f) { return snake }
+        if snake.utf8.allSatisfy({ $0 < 0x80 }) {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(snake.utf8.count)
+            var upper = false
+            for b in snake.utf8 {
+                if b == 0x5f { upper = true; continue }
+                bytes.append(upper && b >= 0x61 && b <= 0x7a ? b - 0x20 : b)
+                upper = false
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
         var out = ""
         var upper = false
         for ch in snake {
