@@ -335,6 +335,7 @@ def cmd_report(a):
         pick = sorted(ok, key=lambda r: r["rps"])[len(ok) // 2] if ok else rs[0]
         m = dict(pick)
         m["rounds"] = [r.get("rps") for r in rs]
+        m["seq"] = min(r.get("seq", 0) for r in rs)
         merged.append(m)
 
     def best(server, workload):
