@@ -355,33 +355,60 @@ def cmd_report(a):
     for kind in ("read", "write"):
         c = [r for r in peers if r["class"] == kind]
         fastest[kind] = max(c, key=lambda r: r["rps"]) if c else None
+    # Ratios pair runs of the same round (the machine's load drifts between rounds), then take the median;
+    # write workloads pair with the read round of the same number.
+    def valid(x):
+        return x.get("rps") and sum(x.get("errors", {}).values()) <= 0.01 * max(1, x.get("requests", 0))
+
+    def per_round(server, workload):
+        return {x.get("round", 1): x["rps"] for x in grouped.get((server, workload), []) if valid(x)}
+    nginx_rounds = per_round("nginx", "get")
+    peer_rounds = {}
+    for (server, workload), rs in grouped.items():
+        for x in rs:
+            if x.get("peer") and valid(x):
+                key = (x["class"], x.get("round", 1))
+                if x["rps"] > peer_rounds.get(key, {}).get("rps", 0):
+                    peer_rounds[key] = x
     for r in merged:
-        r["x_nginx"] = _ratio(r.get("rps"), nginx_rps)
+        mine = per_round(r["server"], r["workload"]) if r.get("rps") else {}
+        xs = [v / nginx_rounds[k] for k, v in mine.items() if k in nginx_rounds]
+        r["x_nginx"] = round(statistics.median(xs), 2) if xs else _ratio(r.get("rps"), nginx_rps)
+        r["x_nginx_rounds"] = [round(x, 3) for x in xs]
         fp = fastest.get(r.get("class"))
-        r["x_fastest_peer"] = _ratio(r.get("rps"), fp["rps"]) if fp and r["server"] == "miosa-mock" else None
-        r["fastest_peer"] = f'{fp["server"]} {fp["workload"]}' if fp and r["server"] == "miosa-mock" else None
+        if fp and r["server"] == "miosa-mock" and r.get("rps"):
+            ys = [v / peer_rounds[(r["class"], k)]["rps"] for k, v in mine.items() if (r["class"], k) in peer_rounds]
+            r["x_fastest_peer"] = round(statistics.median(ys), 2) if ys else _ratio(r.get("rps"), fp["rps"])
+            r["x_fastest_peer_rounds"] = [round(y, 3) for y in ys]
+            r["fastest_peer"] = f'{fp["server"]} {fp["workload"]}'
+        else:
+            r["x_fastest_peer"] = None
+            r["fastest_peer"] = None
 
     out = []
     out.append(f"miosa-mock bench, {meta.get('date', '?')}, {meta.get('cores', '?')} cores, "
                f"wrk -t{meta.get('threads')} -c{meta.get('connections')} -d{meta.get('duration')} "
                f"(warm-up {meta.get('warmup')}), rounds {meta.get('rounds')}, loopback")
     out.append("")
-    out.append("| server | workload | req/s | p50 ms | p99 ms | × nginx | × fastest peer | non-2xx/errors |")
-    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    multi = any(len(r.get("rounds", [])) > 1 for r in merged)
+    out.append("| server | workload | req/s | p50 ms | p99 ms | × nginx | × fastest peer | non-2xx/errors |"
+               + (" req/s per round |" if multi else ""))
+    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |" + (" --- |" if multi else ""))
     order = ["nginx", "miosa-mock", "wiremock", "moto", "localstripe"]
     merged.sort(key=lambda r: (order.index(r["server"]) if r["server"] in order else 99, r.get("seq", 0)))
     for r in merged:
         if r.get("skipped"):
-            out.append(f"| {r['server']} | {r['label']} | skipped: {r['skipped']} | | | | | |")
+            out.append(f"| {r['server']} | {r['label']} | skipped: {r['skipped']} | | | | | |" + (" |" if multi else ""))
             continue
         if r.get("invalid"):
-            out.append(f"| {r['server']} | {r['label']} | invalid: {r['invalid']} | | | | | {r['error_count']} |")
+            out.append(f"| {r['server']} | {r['label']} | invalid: {r['invalid']} | | | | | {r['error_count']} |" + (" |" if multi else ""))
             continue
         err = r.get("errors", {})
         nerr = sum(err.values()) if err else 0
+        spread = (" " + ", ".join(_fmt(x, 0) for x in r.get("rounds", []) if x) + " |") if multi else ""
         out.append(f"| {r['server']} | {r['label']} | {_fmt(r.get('rps'), 0)} | {_fmt(r.get('p50_us', 0) / 1000, 2)} | "
                    f"{_fmt(r.get('p99_us', 0) / 1000, 2)} | {_fmt(r.get('x_nginx'), 2)} | "
-                   f"{_fmt(r.get('x_fastest_peer'), 2) if r.get('x_fastest_peer') is not None else ''} | {nerr} |")
+                   f"{_fmt(r.get('x_fastest_peer'), 2) if r.get('x_fastest_peer') is not None else ''} | {nerr} |{spread}")
     out.append("")
     out.append("| server | cold start to first 200 (median) | idle RSS | RSS with 1000 idle keep-alive conns | conns held open |")
     out.append("| --- | ---: | ---: | ---: | ---: |")
