@@ -13,7 +13,8 @@ Subcommands:
   rss PID                           print JSON with the RSS of PID and its descendants (kB)
   conns --pid P --url U --n N       open N keep-alive connections, one request each, hold them idle,
                                     print JSON with the RSS before and while they are held
-  report --in JSONL --out JSON      render the Markdown tables and write results.json
+  report --in JSONL --out JSON      render the Markdown tables and write results.json (--in may also be a
+                                    results.json written before: it keeps the raw rows and is re-rendered)
 """
 import argparse
 import json
@@ -313,8 +314,19 @@ def _ratio(a, b):
     return None if not a or not b else round(a / b, 2)
 
 
+def valid(x):
+    """A run whose failed answers (non-2xx, connect/read/write errors; not timeouts) stay under 1 %."""
+    e = x.get("errors", {})
+    failed = sum(v for k, v in e.items() if k != "timeout")
+    return bool(x.get("rps")) and failed <= 0.01 * max(1, x.get("requests", 0))
+
+
 def cmd_report(a):
-    rows = [json.loads(l) for l in open(a.inp) if l.strip()]
+    source = open(a.inp).read()
+    try:
+        rows = json.loads(source)["raw"]  # a results.json written before: re-render it
+    except (ValueError, KeyError, TypeError):
+        rows = [json.loads(l) for l in source.splitlines() if l.strip()]
     meta = next((r for r in rows if r["kind"] == "meta"), {})
     loads = [r for r in rows if r["kind"] == "load"]
     starts = {r["server"]: r for r in rows if r["kind"] == "start"}
@@ -345,10 +357,11 @@ def cmd_report(a):
     nginx_rps = nginx.get("rps") if nginx else None
     for r in merged:
         # A run where more than 1 % of the answers were errors measured the error path, not the workload.
+        # (Timeouts, answers slower than wrk's 2 s, are counted in the error column but keep the row.)
         nerr = sum(r.get("errors", {}).values())
         r["error_count"] = nerr
-        if r.get("rps") and nerr > 0.01 * max(1, r.get("requests", 0)):
-            r["invalid"] = f"{nerr} of {r['requests']} requests failed"
+        if r.get("rps") and not valid(r):
+            r["invalid"] = f"{nerr - r.get('errors', {}).get('timeout', 0)} of {r['requests']} requests failed"
             r["rps_measured"] = r.pop("rps")
     peers = [r for r in merged if r.get("peer") and r.get("rps")]
     fastest = {}
@@ -357,8 +370,6 @@ def cmd_report(a):
         fastest[kind] = max(c, key=lambda r: r["rps"]) if c else None
     # Ratios pair runs of the same round (the machine's load drifts between rounds), then take the median;
     # write workloads pair with the read round of the same number.
-    def valid(x):
-        return x.get("rps") and sum(x.get("errors", {}).values()) <= 0.01 * max(1, x.get("requests", 0))
 
     def per_round(server, workload):
         return {x.get("round", 1): x["rps"] for x in grouped.get((server, workload), []) if valid(x)}
@@ -477,7 +488,7 @@ def cmd_report(a):
     print(text)
 
     doc = {"meta": meta, "loads": merged, "starts": starts, "memory": mems, "goals": goals,
-           "extras": extras, "notes": notes, "table_markdown": text}
+           "extras": extras, "notes": notes, "table_markdown": text, "raw": rows}
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=2)
