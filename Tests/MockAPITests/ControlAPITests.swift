@@ -6,12 +6,12 @@ import TestSupport
 /// `/_mock/faults`, `/_mock/requests`, `/_mock/clock`, `/_mock/reset`, `--no-control-api`.
 final class ControlAPITests: XCTestCase {
     var server: TestServer!
-    var dirs: [String] = []
+    let temp = TempDirs()
 
     override func setUpWithError() throws { server = try TestServer() }
     override func tearDown() {
         server?.stop()
-        for d in dirs { try? FileManager.default.removeItem(atPath: d) }
+        temp.removeAll()
     }
 
     func control(_ method: String, _ path: String, _ json: String? = nil) throws -> RawHTTPClient.Response {
@@ -141,8 +141,7 @@ final class ControlAPITests: XCTestCase {
 
     func testClockSurvivesRestart() throws {
         server.stop()
-        let dir = NSTemporaryDirectory() + "miosa-clock-\(UUID().uuidString)"
-        dirs.append(dir)
+        let dir = temp.path("miosa-clock")
         let configure: (inout Configuration) -> Void = { $0.memory = false; $0.dataDir = dir }
         server = try TestServer(configure)
         XCTAssertEqual(try control("POST", "/_mock/clock", #"{"set":"2031-05-06T07:08:09Z"}"#).status, 200)

@@ -6,18 +6,12 @@ import TestSupport
 /// Idempotency-Key replay, mismatch, in-progress, expiry, restart, scoping (IdempotencyMiddleware).
 final class IdempotencyTests: XCTestCase {
     var server: TestServer!
-    var dirs: [String] = []
+    let temp = TempDirs()
 
     override func setUpWithError() throws { server = try TestServer() }
     override func tearDown() {
         server?.stop()
-        for d in dirs { try? FileManager.default.removeItem(atPath: d) }
-    }
-
-    func tempDir() -> String {
-        let d = NSTemporaryDirectory() + "miosa-idem-\(UUID().uuidString)"
-        dirs.append(d)
-        return d
+        temp.removeAll()
     }
 
     /// Counts `sandbox.created` domain events: the source of webhooks, audit entries and SSE events.
@@ -164,10 +158,8 @@ final class IdempotencyTests: XCTestCase {
     func testRecordsSurviveRestartAndAreScopedToTheAPIKey() throws {
         server.stop()
         server = nil
-        let dir = tempDir()
-        let fixtures = dir + "-fixtures.json"
-        dirs.append(fixtures)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = temp.path("miosa-idem")
+        let fixtures = temp.path("miosa-idem-fixtures")
         try """
         {"tenants": [{"id": "11111111-1111-4111-8111-111111111111", "name": "T", "slug": "t",
           "workspaces": [{"id": "11111111-aaaa-4aaa-8aaa-111111111111", "name": "W", "slug": "default", "default": true}],

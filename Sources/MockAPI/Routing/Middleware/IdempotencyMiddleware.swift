@@ -1,4 +1,3 @@
-import Crypto
 import EventLoop
 import HTTP
 import Store
@@ -65,14 +64,6 @@ final class IdempotencyMiddleware: Middleware {
         return k
     }
 
-    static func sha256Hex(_ bytes: [UInt8]) -> String {
-        let hex = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for b in SHA256.hash(data: bytes) { out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 0xf)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     func before(_ ctx: RequestContext) throws -> Verdict {
         guard IdempotencyMiddleware.isMutation(ctx.method), let route = ctx.route, let p = ctx.principal else { return .proceed }
         if case .control = route.options.auth { return .proceed }
@@ -83,7 +74,7 @@ final class IdempotencyMiddleware: Middleware {
                                       code: "invalid_idempotency_key")
         }
         let target = ctx.request.target
-        let fingerprint = IdempotencyMiddleware.sha256Hex(ctx.request.body)
+        let fingerprint = Digest.sha256Hex(ctx.request.body)
         let id = p.keyID + "\u{0}" + key
 
         func reused(_ method: String, _ original: String) -> APIError {
