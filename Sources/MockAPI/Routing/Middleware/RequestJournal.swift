@@ -48,12 +48,13 @@ final class RequestJournal: Middleware {
     func after(_ ctx: RequestContext, _ response: inout HTTPResponse) {
         guard capacity > 0, !ctx.path.hasPrefix("/_mock/") else { return }
         recorded += 1
+        // A replay answers with the original request id (IdempotencyMiddleware); record what the client saw.
+        let replayOf = ctx.storage[IdempotencyMiddleware.replayKey] as? String
         let entry = JournalEntry(
             seq: recorded, method: ctx.method, path: String(ctx.path), query: ctx.request.query.map(String.init),
-            status: response.status, requestID: response.headers["X-Request-Id"] ?? ctx.requestID,
+            status: response.status, requestID: replayOf ?? ctx.requestID,
             idempotencyKey: ctx.storage[IdempotencyMiddleware.keyKey] as? String ?? ctx.header("Idempotency-Key"),
-            durationMs: app.loop.nowMs &- ctx.startedMs, time: app.now,
-            replayed: response.headers["Idempotent-Replayed"] == "true",
+            durationMs: app.loop.nowMs &- ctx.startedMs, time: app.now, replayed: replayOf != nil,
             faultID: ctx.storage[FaultMiddleware.ruleKey] as? String)
         if ring.count < capacity {
             ring.append(entry)
