@@ -3,5 +3,11 @@ enum Groups {
     static let all: [ResourceGroup.Type] = [
         HealthControl.self,
         SandboxesAPI.self,
+        IdempotencyStore.self,
+        ClockControl.self,
+        ResetControl.self,
+        FaultsControl.self,
+        JournalControl.self,
+        OpenAPIControl.self,
     ]
 }
