@@ -3,5 +3,12 @@ enum Groups {
     static let all: [ResourceGroup.Type] = [
         HealthControl.self,
         SandboxesAPI.self,
+        FilesAPI.self,
+        ComputerFilesAPI.self,
+        EnvAPI.self,
+        PreviewTokensAPI.self,
+        SnapshotsAPI.self,
+        ForkAPI.self,
+        TemplatesAPI.self,
     ]
 }
