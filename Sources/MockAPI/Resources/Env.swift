@@ -47,7 +47,7 @@ enum EnvAPI: ResourceGroup {
     /// Validates `{"vars": [{key, value, encrypted?}]}` (or `{"env": {KEY: value}}`), naming each bad field.
     static func parse(_ body: JSONObject) throws -> [Var] {
         var problems: [(String, String)] = []
-        var out: [Var] = []
+        var out: [(String, Var)] = []  // (field prefix for errors, var)
         if let list = body["vars"] ?? body["variables"] {
             guard let items = list.array else { throw APIError.validation([("vars", "must be an array of {key, value, encrypted?}")]) }
             for (i, item) in items.enumerated() {
@@ -58,22 +58,22 @@ enum EnvAPI: ResourceGroup {
                 if key == nil { problems.append(("vars[\(i)].key", "is required")) }
                 if value?.string == nil { problems.append(("vars[\(i)].value", "must be a string")) }
                 if let e = encrypted, !e.isNull, e.bool == nil { problems.append(("vars[\(i)].encrypted", "must be a boolean")) }
-                if let k = key, let v = value?.string { out.append(Var(key: k, value: v, encrypted: encrypted?.bool ?? false)) }
+                if let k = key, let v = value?.string { out.append(("vars[\(i)]", Var(key: k, value: v, encrypted: encrypted?.bool ?? false))) }
             }
         } else if let map = body["env"]?.object {
             for (k, v) in map {
                 guard let s = v.string else { problems.append(("env.\(k)", "must be a string")); continue }
-                out.append(Var(key: k, value: s, encrypted: false))
+                out.append(("env.\(k)", Var(key: k, value: s, encrypted: false)))
             }
         } else {
             throw APIError.validation([("vars", "is required: an array of {key, value, encrypted?}")])
         }
-        for (i, v) in out.enumerated() {
-            if !isValidKey(v.key) { problems.append(("vars[\(i)].key", "must match [A-Za-z_][A-Za-z0-9_]* and be at most 256 bytes")) }
-            if v.value.utf8.count > maxValueBytes { problems.append(("vars[\(i)].value", "must be at most 32 KB")) }
+        for (field, v) in out {
+            if !isValidKey(v.key) { problems.append(("\(field).key", "must match [A-Za-z_][A-Za-z0-9_]* and be at most 256 bytes")) }
+            if v.value.utf8.count > maxValueBytes { problems.append(("\(field).value", "must be at most 32 KB")) }
         }
         if !problems.isEmpty { throw APIError.validation(problems) }
-        return out
+        return out.map(\.1)
     }
 
     static func put(_ ctx: RequestContext) throws -> Reply {
