@@ -61,7 +61,10 @@ enum FilesAPI: ResourceGroup {
         let scope = try FileScope.live(ctx)
         let norm = try SandboxPaths.normalize(path)
         let bytes = try FilesIO.readFile(try scope.host(norm), apiPath: norm, limit: downloadLimit)
-        let name = FilesIO.name(norm).replacingOccurrences(of: "\"", with: "")
+        // The name goes into a header: drop quotes, backslashes and control bytes (no response splitting).
+        let name = String(String.UnicodeScalarView(FilesIO.name(norm).unicodeScalars.filter {
+            $0.value >= 0x20 && $0.value != 0x7f && $0 != "\"" && $0 != "\\"
+        }))
         return .bytes(200, contentType: "application/octet-stream", bytes,
                       headers: [("Content-Disposition", "attachment; filename=\"\(name)\"")])
     }
@@ -158,7 +161,7 @@ enum FilesAPI: ResourceGroup {
                 if i.isDir && level < depth { try walk(h, p, level + 1) }
             }
         }
-        try walk(host, norm == "/" ? "" : norm, 1)
+        try walk(host, norm, 1)
         return .ok(.object(["path": .string(norm), "entries": .array(entries), "truncated": .bool(budget <= 0)]))
     }
 

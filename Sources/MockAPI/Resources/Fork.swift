@@ -26,7 +26,7 @@ enum ForkAPI: ResourceGroup {
     /// source's), `timeout_sec`, `template_id`, `env` (merged over the copied variables); the Python
     /// SDK's environment selectors and `fail_fast` are accepted and ignored.
     static func spawn(_ app: App, source: SandboxRecord, snapshot: SnapshotRecord?, fields f: inout FieldReader,
-                      caller c: Principal) throws -> SandboxRecord {
+                      caller c: Principal, nameSuffix: String = "-fork") throws -> SandboxRecord {
         let name = f.string("name", maxLength: 255)
         let extUser = f.string("external_user_id", maxLength: 255)
         let metadata = f.object("metadata")
@@ -52,7 +52,7 @@ enum ForkAPI: ResourceGroup {
 
         var spec = NewSandbox(template: template ?? snapshot?.templateID ?? source.templateID,
                               workspaceID: source.workspaceID ?? c.workspaceID)
-        spec.name = name ?? source.name.map { String(($0 + "-fork").prefix(255)) }
+        spec.name = name ?? source.name.map { String(($0 + nameSuffix).prefix(255)) }
         spec.size = SandboxSize(name: source.size, cpu: source.cpu, memoryMB: source.memoryMB, diskMB: source.diskMB)
         spec.region = source.region
         spec.timeoutSec = timeout ?? source.timeoutSec

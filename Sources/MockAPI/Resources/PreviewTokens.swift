@@ -7,7 +7,7 @@ import Store
 /// clock. `PreviewServe` serves the URLs both hand out.
 enum PreviewTokensAPI: ResourceGroup {
     static let migrations = [
-        Migration(250, "preview tokens and shares", """
+        Migration(270, "preview tokens and shares", """
             CREATE TABLE sandbox_access_tokens (
                 token TEXT PRIMARY KEY, kind TEXT NOT NULL, -- 'preview' (mp_, ?mt=) or 'share' (ms_, ?ms=)
                 sandbox_id TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE,

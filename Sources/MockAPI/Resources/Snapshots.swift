@@ -8,7 +8,7 @@ import Store
 /// mock clock: an expired snapshot disappears from lists and cannot be restored.
 enum SnapshotsAPI: ResourceGroup {
     static let migrations = [
-        Migration(251, "sandbox snapshots", """
+        Migration(271, "sandbox snapshots", """
             CREATE TABLE sandbox_snapshots (
                 id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
                 sandbox_id TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE,
@@ -44,7 +44,8 @@ enum SnapshotsAPI: ResourceGroup {
             let source = try SandboxRecord.load(ctx.app.db, id: ctx.param("id"), tenantID: c.tenantID)
             let snap = try SnapshotRecord.load(ctx.app, id: ctx.param("snapshot_id"), tenantID: c.tenantID, sandboxID: source.id)
             var f = try ctx.fields()
-            let record = try ForkAPI.spawn(ctx.app, source: source, snapshot: snap, fields: &f, caller: c)
+            let record = try ForkAPI.spawn(ctx.app, source: source, snapshot: snap, fields: &f, caller: c,
+                                         nameSuffix: "-restored")
             return .created(record.json(now: ctx.app.now))
         }
         api.delete("/sandboxes/{id}/snapshots/{snapshot_id}", scope: "sandboxes:write", summary: "Delete a snapshot", tag: tag) { ctx in

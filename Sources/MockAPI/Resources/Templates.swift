@@ -5,7 +5,7 @@ import Store
 /// `current_build_id`. Delete is INFER: built-ins 403, templates still used by a live sandbox 409.
 enum TemplatesAPI: ResourceGroup {
     static let migrations = [
-        Migration(252, "sandbox template builds", """
+        Migration(272, "sandbox template builds", """
             CREATE TABLE template_builds (
                 id TEXT PRIMARY KEY, template_id TEXT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
                 tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
