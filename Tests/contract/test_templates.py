@@ -17,6 +17,8 @@ def test_list_and_get_builtins(client):
     assert raw["default_template_id"] == "miosa-sandbox" and raw["page"]["total"] >= 2
     t = client.sandbox_templates.get("miosa-sandbox")
     assert t["id"] == "miosa-sandbox" and t["built_in"] is True and t["status"] == "ready" and t["workdir"] == "/workspace"
+    raw_get = client.sandboxes.get_template("python")
+    assert raw_get["data"]["id"] == "python" and raw_get["id"] == "python"  # enveloped and bare (TS reads it raw)
     with pytest.raises(NotFoundError):
         client.sandbox_templates.get("no-such-template")
 

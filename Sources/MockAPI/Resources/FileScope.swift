@@ -95,27 +95,37 @@ enum FileContent {
     }()
 
     /// Standard or URL-safe base64; whitespace ignored, padding optional. Nil on any other byte.
-    static func base64Decode(_ s: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count / 4 * 3)
-        var acc: UInt32 = 0
-        var bits = 0
-        var padding = 0
-        for c in s.utf8 {
-            if c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09 { continue }
-            if c == UInt8(ascii: "=") { padding += 1; continue }
-            if padding > 0 { return nil }  // data after padding
-            let v = table[Int(c)]
-            if v == 0xFF { return nil }
-            acc = (acc << 6) | UInt32(v)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8((acc >> UInt32(bits)) & 0xFF))
+    /// Works on the contiguous UTF-8 buffer into a preallocated output: uploads are up to ~14 MB of text.
+    static func base64Decode(_ input: String) -> [UInt8]? {
+        var text = input
+        return text.withUTF8 { src -> [UInt8]? in
+            table.withUnsafeBufferPointer { t -> [UInt8]? in
+                var failed = false
+                let out = [UInt8](unsafeUninitializedCapacity: src.count / 4 * 3 + 3) { dst, written in
+                    var acc: UInt32 = 0
+                    var bits = 0
+                    var padding = 0
+                    var n = 0
+                    for c in src {
+                        if c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09 { continue }
+                        if c == 0x3d { padding += 1; continue }  // '='
+                        let v = t[Int(c)]
+                        if v == 0xFF || padding > 0 { failed = true; break }  // a stray byte, or data after padding
+                        acc = (acc << 6) | UInt32(v)
+                        bits += 6
+                        if bits >= 8 {
+                            bits -= 8
+                            dst[n] = UInt8(truncatingIfNeeded: acc >> UInt32(bits))
+                            n += 1
+                        }
+                    }
+                    // A lone trailing character cannot encode a byte.
+                    if bits >= 6 || padding > 2 { failed = true }
+                    written = n
+                }
+                return failed ? nil : out
             }
         }
-        if bits >= 6 || padding > 2 { return nil }  // a lone trailing character cannot encode a byte
-        return out
     }
 
     static func base64Encode(_ bytes: [UInt8]) -> String {

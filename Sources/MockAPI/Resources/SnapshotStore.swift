@@ -34,7 +34,7 @@ enum SnapshotStore {
     }
 
     static func delete(_ app: App, _ id: String) {
-        try? app.db.run("DELETE FROM sandbox_snapshots WHERE id = ?", [.text(id)])
+        _ = try? app.db.run("DELETE FROM sandbox_snapshots WHERE id = ?", [.text(id)])
         try? FileManager.default.removeItem(atPath: dir(app, id))
     }
 
@@ -49,7 +49,7 @@ enum SnapshotStore {
 
     /// Records that a snapshot seeded a sandbox.
     static func touch(_ app: App, _ id: String) {
-        try? app.db.run("UPDATE sandbox_snapshots SET last_used_at = ?, updated_at = ? WHERE id = ?",
+        _ = try? app.db.run("UPDATE sandbox_snapshots SET last_used_at = ?, updated_at = ? WHERE id = ?",
                         [.text(app.nowISO), .text(app.nowISO), .text(id)])
     }
 }

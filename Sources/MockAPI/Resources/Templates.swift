@@ -33,7 +33,9 @@ enum TemplatesAPI: ResourceGroup {
         }
         api.get("/sandbox-templates/{id}", scope: r, summary: "Get a sandbox template", tag: tag) { ctx in
             let c = try ctx.caller
-            return .ok(try TemplateRecord.load(ctx.app.db, id: ctx.param("id"), tenantID: c.tenantID).json(ctx.app.db))
+            // Enveloped for Go and Python, bare fields too: TS `sandboxes.getTemplate()` returns the raw body.
+            let t = try TemplateRecord.load(ctx.app.db, id: ctx.param("id"), tenantID: c.tenantID).json(ctx.app.db)
+            return .json(200, Envelope.dataAndBare(t.object ?? JSONObject()))
         }
         api.delete("/sandbox-templates/{id}", scope: w, summary: "Delete a sandbox template (INFER)", tag: tag) { try delete($0) }
         api.get("/sandbox-templates/{id}/builds", scope: r, summary: "List template builds", tag: tag) { try listBuilds($0) }
