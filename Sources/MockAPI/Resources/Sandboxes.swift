@@ -92,35 +92,12 @@ enum SandboxesAPI: ResourceGroup {
                                               [.text(c.tenantID), .text(s)]) != nil {
                 throw APIError.conflict("A sandbox with slug \(s) already exists.", code: "slug_taken")
             }
-            let id = IDs.uuid()
-            let now = app.now
-            let nowISO = Time.iso(now)
-            let booting = app.config.bootDelayMs > 0
-            let deadline: SQLValue = (!alwaysOn && (timeout ?? 0) > 0) ? .double(now + Double(timeout!)) : .null
-            try db.run("""
-                INSERT INTO sandboxes (id, tenant_id, workspace_id, project_id, name, slug, state, template_id, size,
-                    cpu_count, memory_mb, disk_size_mb, region, timeout_sec, idle_timeout_sec, always_on, persistent,
-                    metadata, tags, env, external_workspace_id, external_user_id, external_project_id, boot_ms,
-                    created_at, started_at, ready_at, updated_at, deadline)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [.text(id), .text(c.tenantID), .text(owner.workspaceID), .of(owner.projectID), .of(name), .of(slug),
-                      .text(booting ? "creating" : "running"), .text(template), .text(size.name),
-                      .of(size.cpu), .of(size.memoryMB), .of(size.diskMB), .of(region), .of(timeout), .of(idle),
-                      .of(alwaysOn), .of(persistent), .text(JSON.object(metadata).encodedString),
-                      .text(JSON.array(tags.map { .string($0) }).encodedString), .text(JSON.object(env).encodedString),
-                      .of(extWs), .of(extUser), .of(extProject), .of(Int(app.config.bootDelayMs)),
-                      .text(nowISO), booting ? .null : .text(nowISO), booting ? .null : .text(nowISO), .text(nowISO), deadline])
-            try SandboxDirs.create(app: app, id: id, template: template)
-            let record = try SandboxRecord.load(db, id: id, tenantID: c.tenantID)
-            let json = record.json(now: now)
-            app.publish("sandbox.created", tenantID: c.tenantID, workspaceID: owner.workspaceID, sandboxID: id,
-                        resourceType: "sandbox", resourceID: id, data: json, actorID: c.keyID)
-            if booting {
-                app.service(SandboxBoot.self)?.schedule(id: id, tenantID: c.tenantID, afterMs: app.config.bootDelayMs)
-            } else {
-                app.publish("sandbox.ready", tenantID: c.tenantID, workspaceID: owner.workspaceID, sandboxID: id,
-                            resourceType: "sandbox", resourceID: id, data: json, actorID: c.keyID)
-            }
+            var spec = NewSandbox(template: template, workspaceID: owner.workspaceID)
+            spec.name = name; spec.slug = slug; spec.size = size; spec.region = region
+            spec.timeoutSec = timeout; spec.idleTimeoutSec = idle; spec.alwaysOn = alwaysOn; spec.persistent = persistent
+            spec.metadata = metadata; spec.tags = tags; spec.env = env; spec.projectID = owner.projectID
+            spec.externalWorkspaceID = extWs; spec.externalUserID = extUser; spec.externalProjectID = extProject
+            let json = try insert(app, spec, tenantID: c.tenantID, actorID: c.keyID).json(now: app.now)
             return .created(json)
         }
     }
@@ -376,11 +353,13 @@ final class SandboxBoot {
 
 /// Per-sandbox directories: `<data>/sandboxes/<id>/workspace` is what the API calls `/workspace`.
 enum SandboxDirs {
-    static func create(app: App, id: String, template: String) throws {
+    /// Creates the root and its mounts; `/workspace` is seeded from the template's fixture folder, if any.
+    static func create(app: App, id: String, template: String?) throws {
         let fm = FileManager.default
         for sub in ["workspace", "tmp", "home"] {
             try fm.createDirectory(atPath: SandboxPaths.root(app, id) + "/" + sub, withIntermediateDirectories: true)
         }
+        if let t = template { try TemplateSeed.seed(app: app, template: t, into: SandboxPaths.workspace(app, id)) }
     }
 
     static func remove(app: App, id: String) {

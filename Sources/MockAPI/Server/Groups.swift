@@ -9,5 +9,12 @@ enum Groups {
         FaultsControl.self,
         JournalControl.self,
         OpenAPIControl.self,
+        FilesAPI.self,
+        ComputerFilesAPI.self,
+        EnvAPI.self,
+        PreviewTokensAPI.self,
+        SnapshotsAPI.self,
+        ForkAPI.self,
+        TemplatesAPI.self,
     ]
 }
