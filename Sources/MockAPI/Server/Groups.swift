@@ -3,5 +3,6 @@ enum Groups {
     static let all: [ResourceGroup.Type] = [
         HealthControl.self,
         SandboxesAPI.self,
+        EventsAPI.self,
     ]
 }
