@@ -47,7 +47,7 @@ public final class TreeWatch {
         loop.assertOnLoop()
         guard let st = FileStat.of(root), st.isDir else { throw UVError(Int32(UV_ENOTDIR.rawValue)) }
         try watch(directory: root)
-        _ = scan(root, report: false)
+        scan(root)
     }
 
     /// Stops every watch and the debounce timer. Idempotent.
@@ -92,10 +92,9 @@ public final class TreeWatch {
         for path in known.keys where path.hasPrefix(dir + "/") { known[path] = nil }
     }
 
-    /// Records what is under `dir` (and watches subdirectories when recursive). With `report`, returns a
-    /// `created` change for each entry found: they appeared before the directory's watch existed.
-    private func scan(_ dir: String, report: Bool) -> [FileChange] {
-        var out: [FileChange] = []
+    /// Visits every entry under `dir`, depth first (into subdirectories only when recursive), until
+    /// `visit` returns false.
+    private func walk(_ dir: String, _ visit: (String, FileStat) -> Bool) {
         var stack = [dir]
         while let d = stack.popLast() {
             guard let handle = opendir(d) else { continue }
@@ -107,18 +106,20 @@ public final class TreeWatch {
                 if name == "." || name == ".." { continue }
                 let path = d + "/" + name
                 guard let st = FileStat.of(path) else { continue }
-                if known[path] == nil {
-                    guard known.count < maxEntries else { incomplete = true; return out }
-                    known[path] = st
-                    if report { out.append(FileChange(kind: .created, path: path, isDir: st.isDir, size: st.size)) }
-                }
-                if st.isDir && recursive {
-                    try? watch(directory: path)
-                    stack.append(path)
-                }
+                if !visit(path, st) { return }
+                if st.isDir && recursive { stack.append(path) }
             }
         }
-        return out
+    }
+
+    /// Records what is under `dir` without reporting it, watching subdirectories when recursive.
+    private func scan(_ dir: String) {
+        walk(dir) { path, st in
+            guard known[path] != nil || known.count < maxEntries else { incomplete = true; return false }
+            known[path] = st
+            if st.isDir && recursive { try? watch(directory: path) }
+            return true
+        }
     }
 
     // MARK: debounce
@@ -137,17 +138,34 @@ public final class TreeWatch {
         let paths = touchedOrder
         touchedOrder = []
         touchedSet = []
-        let touched = paths.map { WatchClassifier.Touched(path: $0, before: known[$0], after: FileStat.of($0)) }
-        var out: [FileChange] = []
-        for change in WatchClassifier.classify(touched) {
-            out.append(change)
-            apply(change, into: &out)
+        var touched: [WatchClassifier.Touched] = []
+        var listed = Set(paths)
+        for p in paths {
+            let before = known[p], after = FileStat.of(p)
+            touched.append(WatchClassifier.Touched(path: p, before: before, after: after))
+            // A directory that appeared may already hold entries made before its watch existed: they count as
+            // touched too, so a file moved into a brand-new directory still pairs up as a rename.
+            guard recursive, let a = after, a.isDir, before?.isDir != true else { continue }
+            walk(p) { path, st in
+                guard known.count + touched.count < maxEntries else { incomplete = true; return false }
+                if known[path] == nil && listed.insert(path).inserted {
+                    touched.append(WatchClassifier.Touched(path: path, before: nil, after: st))
+                }
+                return true
+            }
         }
-        if !out.isEmpty { onChanges?(out) }
+        var changes = WatchClassifier.classify(touched)
+        // A directory moved in brings its contents along: they are not new files.
+        let movedDirs = changes.filter { $0.kind == .renamed && $0.isDir }.map(\.path)
+        if !movedDirs.isEmpty {
+            changes.removeAll { c in c.kind == .created && movedDirs.contains { c.path.hasPrefix($0 + "/") } }
+        }
+        for change in changes { apply(change) }
+        if !changes.isEmpty { onChanges?(changes) }
     }
 
     /// Updates the snapshot and the set of watched directories after `change`.
-    private func apply(_ change: FileChange, into out: inout [FileChange]) {
+    private func apply(_ change: FileChange) {
         if let old = change.oldPath {
             known[old] = nil
             if change.isDir { unwatch(under: old) }
@@ -160,12 +178,9 @@ public final class TreeWatch {
             guard let st = FileStat.of(change.path) else { return }
             if known[change.path] == nil && known.count >= maxEntries { incomplete = true; return }
             known[change.path] = st
-            if st.isDir && recursive {
-                try? watch(directory: change.path)
-                // A renamed directory brings its contents along (no events for them); a new one may already
-                // hold entries created before its watch existed.
-                out += scan(change.path, report: change.kind == .created)
-            }
+            guard st.isDir && recursive else { return }
+            try? watch(directory: change.path)
+            if change.kind == .renamed { scan(change.path) }
         }
     }
 }

@@ -111,6 +111,32 @@ final class FileWatchTests: XCTestCase {
         XCTAssertEqual(tree.directoryCount, 2, "watches of removed directories are closed")
     }
 
+    /// Within one debounce window: a new directory, a file moved into it, and a whole directory moved in.
+    func testMovesIntoANewDirectoryStayRenames() throws {
+        let loop = Loop()
+        defer { loop.close() }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir + "/pkg/lib", withIntermediateDirectories: true)
+        fm.createFile(atPath: dir + "/pkg/lib/x.py", contents: Data())
+        fm.createFile(atPath: dir + "/app.py", contents: Data("1".utf8))
+        let tree = TreeWatch(loop: loop, root: dir, debounceMs: 50)
+        defer { tree.close() }
+        var changes: [FileChange] = []
+        tree.onChanges = { changes += $0 }
+        try tree.start()
+        try fm.createDirectory(atPath: dir + "/src", withIntermediateDirectories: false)
+        try fm.moveItem(atPath: dir + "/app.py", toPath: dir + "/src/main.py")
+        try fm.moveItem(atPath: dir + "/pkg", toPath: dir + "/src/pkg")
+        run(loop) { changes.filter { $0.kind == .renamed }.count == 2 }
+        let rel = changes.map { "\($0.kind.rawValue) \($0.path.dropFirst(dir.count))" + ($0.oldPath.map { " from \($0.dropFirst(dir.count))" } ?? "") }
+        XCTAssertEqual(Set(rel), ["created /src", "renamed /src/main.py from /app.py", "renamed /src/pkg from /pkg"])
+        // The moved directory's contents are watched at their new place.
+        fm.createFile(atPath: dir + "/src/pkg/lib/y.py", contents: Data())
+        run(loop) { changes.contains { $0.path.hasSuffix("/src/pkg/lib/y.py") } }
+        XCTAssertEqual(changes.last?.kind, .created)
+        XCTAssertEqual(tree.directoryCount, 4)
+    }
+
     func testNonRecursiveTreeWatchSeesOnlyDirectChildren() throws {
         let loop = Loop()
         defer { loop.close() }
