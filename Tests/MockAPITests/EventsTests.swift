@@ -163,6 +163,21 @@ final class EventsTests: XCTestCase {
         XCTAssertEqual(frames.map { $0.event ?? "" }, ["sandbox.created", "sandbox.ready", "sandbox.updated", "sandbox.stopped"])
     }
 
+    func testSandboxStreamProducerTypeAndPathFilters() throws {
+        let id = try createSandbox()
+        let files = try SSETestClient(port: server.port, path: "/api/v1/sandboxes/\(id)/events?producers=file,process&paths=src")
+        let typed = try SSETestClient(port: server.port, path: "/api/v1/sandboxes/\(id)/events?type=process.*")
+        XCTAssertTrue(try eventually { try hub().subscribers == 2 })
+        try publish("file.created", sandbox: id) { _ in .object(["path": .string("/workspace/other.py")]) }
+        try publish("file.created", sandbox: id) { _ in .object(["path": .string("/workspace/src/a.py")]) }
+        try publish("sandbox.updated", sandbox: id)
+        try publish("process.started", sandbox: id) { _ in .object(["pid": .string("7")]) }
+        let got = try files.events { $0.count >= 2 }
+        XCTAssertEqual(got.map { $0.event ?? "" }, ["file.created", "process.started"])
+        XCTAssertEqual((got[0].json["data"] as? [String: Any])?["path"] as? String, "/workspace/src/a.py")
+        XCTAssertEqual(try typed.events { !$0.isEmpty }.map { $0.event ?? "" }, ["process.started"])
+    }
+
     func testTenantStreamFiltersScopesAndIsolation() throws {
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("contract/fixtures.json").path
