@@ -90,9 +90,9 @@ enum EventsAPI: ResourceGroup {
         var f = EventFilter(types: EventFilter.list(q, "types", "type"),
                             producers: EventFilter.list(q, "producers", "producer"))
         for p in EventFilter.list(q, "paths", "path") { f.paths.append(try SandboxPaths.normalize(p)) }
-        let all = f.types + f.producers
-        if all.count > 64 || all.contains(where: { $0.utf8.count > 200 }) {
-            throw APIError.validation([("types", "at most 64 patterns of up to 200 characters")])
+        let all = f.types + f.producers + f.paths
+        if all.count > 64 || all.contains(where: { $0.utf8.count > 1024 }) {
+            throw APIError.validation([("types", "at most 64 types, producers and paths in all, each up to 1024 characters")])
         }
         return f
     }
