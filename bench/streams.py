@@ -10,7 +10,8 @@
    round; time from sending the PATCH to each subscriber's `sandbox.updated` frame. The client is one
    Python thread reading N sockets, so its own pace is part of the tail.
 
-Prints figures, then one JSON line. The server must not run with --memory (the data dir is written to).
+Prints figures, then one JSON line. The server must not run with --memory (the data dir is written to),
+and needs `--rate-limit off` (N subscribers are N requests within a minute).
 Only loopback addresses are allowed.
 """
 import argparse
@@ -66,6 +67,8 @@ class API:
                 raise RuntimeError("stream closed before its head")
             head += chunk
         status = head.split(b" ", 2)[1]
+        if status == b"429":
+            sys.exit("bench/streams.py: rate limited; run the server with --rate-limit off")
         if status != b"200":
             raise RuntimeError(f"stream answered {status.decode()}: {head[:200]!r}")
         return s, head.split(b"\r\n\r\n", 1)[1]

@@ -63,6 +63,21 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("header-timeout-ms"), help: "Time allowed to receive a request's headers. [MIOSA_MOCK_HEADER_TIMEOUT_MS] (default: 10000)")
     var headerTimeoutMs: Int?
 
+    @Option(name: .customLong("rate-limit"), help: "on or off: enforce the per-minute rate limits. [MIOSA_MOCK_RATE_LIMIT] (default: on)")
+    var rateLimit: String?
+
+    @Option(name: .customLong("rate-limit-general"), help: "Requests per minute per workspace. [MIOSA_MOCK_RATE_LIMIT_GENERAL] (default: 300)")
+    var rateLimitGeneral: Int?
+
+    @Option(name: .customLong("rate-limit-auth"), help: "Requests per minute per credential on auth endpoints. [MIOSA_MOCK_RATE_LIMIT_AUTH] (default: 20)")
+    var rateLimitAuth: Int?
+
+    @Option(name: .customLong("rate-limit-unauthenticated"), help: "Requests per minute per client address without a key. [MIOSA_MOCK_RATE_LIMIT_UNAUTHENTICATED] (default: 60)")
+    var rateLimitUnauthenticated: Int?
+
+    @Option(name: .customLong("journal-size"), help: "Requests kept by /_mock/requests; 0 keeps none. [MIOSA_MOCK_JOURNAL_SIZE] (default: 1000)")
+    var journalSize: Int?
+
     @Option(name: .customLong("sse-heartbeat-ms"), help: "Send `: keepalive` on open SSE streams this often. [MIOSA_MOCK_SSE_HEARTBEAT_MS] (default: 15000)")
     var sseHeartbeatMs: Int?
 
@@ -78,6 +93,11 @@ struct Serve: ParsableCommand {
     func validate() throws {
         if let p = port, !(0...65535).contains(p) { throw ValidationError("--port must be 0...65535") }
         if let b = bootDelayMs, b < 0 { throw ValidationError("--boot-delay-ms must be >= 0") }
+        if let r = rateLimit, Serve.onOff(r) == nil { throw ValidationError("--rate-limit must be on or off") }
+        for (name, v) in [("general", rateLimitGeneral), ("auth", rateLimitAuth), ("unauthenticated", rateLimitUnauthenticated)] {
+            if let n = v, !(1...1_000_000_000).contains(n) { throw ValidationError("--rate-limit-\(name) must be 1...1000000000") }
+        }
+        if let j = journalSize, !(0...1_000_000).contains(j) { throw ValidationError("--journal-size must be 0...1000000") }
         if let l = logLevel, Logger.Level(rawValue: l) == nil { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
     }
 
@@ -93,11 +113,24 @@ struct Serve: ParsableCommand {
         c.logRequests = !(quietRequests || ["1", "true", "yes"].contains(env("MIOSA_MOCK_QUIET_REQUESTS")?.lowercased() ?? ""))
         if let v = idleTimeoutMs ?? env("MIOSA_MOCK_IDLE_TIMEOUT_MS").flatMap({ Int($0) }) { c.http.idleTimeoutMs = UInt64(max(1, v)) }
         if let v = headerTimeoutMs ?? env("MIOSA_MOCK_HEADER_TIMEOUT_MS").flatMap({ Int($0) }) { c.http.headerTimeoutMs = UInt64(max(1, v)) }
+        if let v = rateLimit ?? env("MIOSA_MOCK_RATE_LIMIT"), let on = Serve.onOff(v) { c.rateLimits.enabled = on }
+        if let n = rateLimitGeneral ?? env("MIOSA_MOCK_RATE_LIMIT_GENERAL").flatMap({ Int($0) }) { c.rateLimits.general = max(1, n) }
+        if let n = rateLimitAuth ?? env("MIOSA_MOCK_RATE_LIMIT_AUTH").flatMap({ Int($0) }) { c.rateLimits.auth = max(1, n) }
+        if let n = rateLimitUnauthenticated ?? env("MIOSA_MOCK_RATE_LIMIT_UNAUTHENTICATED").flatMap({ Int($0) }) { c.rateLimits.unauthenticated = max(1, n) }
+        if let n = journalSize ?? env("MIOSA_MOCK_JOURNAL_SIZE").flatMap({ Int($0) }) { c.journalSize = min(max(0, n), 1_000_000) }
         if let v = sseHeartbeatMs ?? env("MIOSA_MOCK_SSE_HEARTBEAT_MS").flatMap({ Int($0) }) { c.sseHeartbeatMs = UInt64(max(1, v)) }
         if let v = sseBufferBytes ?? env("MIOSA_MOCK_SSE_BUFFER_BYTES").flatMap({ Int($0) }) { c.sseBufferBytes = max(64 * 1024, v) }
         if let v = eventsMaxRows ?? env("MIOSA_MOCK_EVENTS_MAX_ROWS").flatMap({ Int($0) }) { c.eventsMaxRows = max(1, v) }
         if let v = watchDebounceMs ?? env("MIOSA_MOCK_WATCH_DEBOUNCE_MS").flatMap({ Int($0) }) { c.watchDebounceMs = UInt64(max(0, v)) }
         return c
+    }
+
+    static func onOff(_ v: String) -> Bool? {
+        switch v.lowercased() {
+        case "on", "1", "true", "yes": return true
+        case "off", "0", "false", "no": return false
+        default: return nil
+        }
     }
 
     func run() throws {

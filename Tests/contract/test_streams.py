@@ -13,14 +13,14 @@ import time
 import httpx
 import pytest
 
-from conftest import KEY_A, KEY_A_READONLY, KEY_B, Server, unique
+from conftest import GENEROUS_LIMITS, KEY_A, KEY_A_READONLY, KEY_B, Server, unique
 
 _END = object()
 
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server(extra_args=["--sse-heartbeat-ms", "300", "--watch-debounce-ms", "10"])
+    s = Server(extra_args=GENEROUS_LIMITS + ["--sse-heartbeat-ms", "300", "--watch-debounce-ms", "10"])
     yield s
     s.stop()
 

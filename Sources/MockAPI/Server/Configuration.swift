@@ -21,6 +21,10 @@ public struct Configuration {
     /// Log each request at info level.
     public var logRequests = true
     public var shutdownGraceMs: UInt64 = 5_000
+    /// Per-minute request limits (rest-api-conventions: rate limits); `rateLimits.enabled = false` turns them off.
+    public var rateLimits = RateLimits()
+    /// How many requests `/_mock/requests` remembers (oldest dropped first); 0 keeps none.
+    public var journalSize = 1000
     /// SSE: a `: keepalive` comment on every open stream this often.
     public var sseHeartbeatMs: UInt64 = 15_000
     /// SSE: unsent bytes a subscriber may hold before it is disconnected (a slow reader costs no more).

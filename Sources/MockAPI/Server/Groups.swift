@@ -3,6 +3,12 @@ enum Groups {
     static let all: [ResourceGroup.Type] = [
         HealthControl.self,
         SandboxesAPI.self,
+        IdempotencyStore.self,
+        ClockControl.self,
+        ResetControl.self,
+        FaultsControl.self,
+        JournalControl.self,
+        OpenAPIControl.self,
         EventsAPI.self,
     ]
 }

@@ -9,12 +9,7 @@ public final class Tenancy {
 
     init(app: App) { self.app = app }
 
-    public static func hash(_ key: String) -> String {
-        SHA256.hash(data: Array(key.utf8)).map { b in
-            let h = Array("0123456789abcdef".utf8)
-            return String(decoding: [h[Int(b >> 4)], h[Int(b & 0xf)]], as: UTF8.self)
-        }.joined()
-    }
+    public static func hash(_ key: String) -> String { Digest.sha256Hex(Array(key.utf8)) }
 
     /// Forget verified keys (after a key is created, revoked or rotated, or state is reset).
     public func invalidate() { cache.removeAll() }
