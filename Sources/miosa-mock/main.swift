@@ -78,6 +78,18 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("journal-size"), help: "Requests kept by /_mock/requests; 0 keeps none. [MIOSA_MOCK_JOURNAL_SIZE] (default: 1000)")
     var journalSize: Int?
 
+    @Option(name: .customLong("sse-heartbeat-ms"), help: "Send `: keepalive` on open SSE streams this often. [MIOSA_MOCK_SSE_HEARTBEAT_MS] (default: 15000)")
+    var sseHeartbeatMs: Int?
+
+    @Option(name: .customLong("sse-buffer-bytes"), help: "Unsent bytes an SSE client may hold before it is disconnected. [MIOSA_MOCK_SSE_BUFFER_BYTES] (default: 1048576)")
+    var sseBufferBytes: Int?
+
+    @Option(name: .customLong("events-max-rows"), help: "Events kept for Last-Event-ID replay (also 7 days at most). [MIOSA_MOCK_EVENTS_MAX_ROWS] (default: 100000)")
+    var eventsMaxRows: Int?
+
+    @Option(name: .customLong("watch-debounce-ms"), help: "File watch: merge changes to a path within this window. [MIOSA_MOCK_WATCH_DEBOUNCE_MS] (default: 20)")
+    var watchDebounceMs: Int?
+
     func validate() throws {
         if let p = port, !(0...65535).contains(p) { throw ValidationError("--port must be 0...65535") }
         if let b = bootDelayMs, b < 0 { throw ValidationError("--boot-delay-ms must be >= 0") }
@@ -106,6 +118,10 @@ struct Serve: ParsableCommand {
         if let n = rateLimitAuth ?? env("MIOSA_MOCK_RATE_LIMIT_AUTH").flatMap({ Int($0) }) { c.rateLimits.auth = max(1, n) }
         if let n = rateLimitUnauthenticated ?? env("MIOSA_MOCK_RATE_LIMIT_UNAUTHENTICATED").flatMap({ Int($0) }) { c.rateLimits.unauthenticated = max(1, n) }
         if let n = journalSize ?? env("MIOSA_MOCK_JOURNAL_SIZE").flatMap({ Int($0) }) { c.journalSize = min(max(0, n), 1_000_000) }
+        if let v = sseHeartbeatMs ?? env("MIOSA_MOCK_SSE_HEARTBEAT_MS").flatMap({ Int($0) }) { c.sseHeartbeatMs = UInt64(max(1, v)) }
+        if let v = sseBufferBytes ?? env("MIOSA_MOCK_SSE_BUFFER_BYTES").flatMap({ Int($0) }) { c.sseBufferBytes = max(64 * 1024, v) }
+        if let v = eventsMaxRows ?? env("MIOSA_MOCK_EVENTS_MAX_ROWS").flatMap({ Int($0) }) { c.eventsMaxRows = max(1, v) }
+        if let v = watchDebounceMs ?? env("MIOSA_MOCK_WATCH_DEBOUNCE_MS").flatMap({ Int($0) }) { c.watchDebounceMs = UInt64(max(0, v)) }
         return c
     }
 

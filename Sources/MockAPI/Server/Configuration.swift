@@ -25,6 +25,15 @@ public struct Configuration {
     public var rateLimits = RateLimits()
     /// How many requests `/_mock/requests` remembers (oldest dropped first); 0 keeps none.
     public var journalSize = 1000
+    /// SSE: a `: keepalive` comment on every open stream this often.
+    public var sseHeartbeatMs: UInt64 = 15_000
+    /// SSE: unsent bytes a subscriber may hold before it is disconnected (a slow reader costs no more).
+    public var sseBufferBytes = 1 << 20
+    /// Event log (replay by Last-Event-ID): rows kept, and age in seconds by the server clock.
+    public var eventsMaxRows = 100_000
+    public var eventsMaxAgeSec: Double = 7 * 86_400
+    /// File watch: notifications within this window are merged into one change per path.
+    public var watchDebounceMs: UInt64 = 20
 
     public init() {}
 

@@ -16,5 +16,6 @@ enum Groups {
         SnapshotsAPI.self,
         ForkAPI.self,
         TemplatesAPI.self,
+        EventsAPI.self,
     ]
 }
