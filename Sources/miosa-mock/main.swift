@@ -90,7 +90,25 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("watch-debounce-ms"), help: "File watch: merge changes to a path within this window. [MIOSA_MOCK_WATCH_DEBOUNCE_MS] (default: 20)")
     var watchDebounceMs: Int?
 
+    @Option(name: .customLong("webhook-retry-delays-ms"), help: "Waits before each webhook retry, comma-separated; attempts = count + 1; server clock. [MIOSA_MOCK_WEBHOOK_RETRY_DELAYS_MS] (default: 1000,5000,25000)")
+    var webhookRetryDelaysMs: String?
+
+    @Option(name: .customLong("webhook-timeout-ms"), help: "Deadline for a webhook delivery (connect + response). [MIOSA_MOCK_WEBHOOK_TIMEOUT_MS] (default: 10000)")
+    var webhookTimeoutMs: Int?
+
+    /// `1000,5000,25000` → delays; an empty string means no retries. Nil when malformed.
+    static func delays(_ text: String) -> [UInt64]? {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: true).map { $0.filter { $0 != " " } }
+        let values = parts.compactMap { UInt64($0) }
+        guard values.count == parts.count, values.count <= 20, values.allSatisfy({ $0 <= 86_400_000 }) else { return nil }
+        return values
+    }
+
     func validate() throws {
+        if let d = webhookRetryDelaysMs, Serve.delays(d) == nil {
+            throw ValidationError("--webhook-retry-delays-ms must be up to 20 comma-separated millisecond values (each at most 86400000)")
+        }
+        if let t = webhookTimeoutMs, !(1...600_000).contains(t) { throw ValidationError("--webhook-timeout-ms must be 1...600000") }
         if let p = port, !(0...65535).contains(p) { throw ValidationError("--port must be 0...65535") }
         if let b = bootDelayMs, b < 0 { throw ValidationError("--boot-delay-ms must be >= 0") }
         if let r = rateLimit, Serve.onOff(r) == nil { throw ValidationError("--rate-limit must be on or off") }
@@ -122,6 +140,8 @@ struct Serve: ParsableCommand {
         if let v = sseBufferBytes ?? env("MIOSA_MOCK_SSE_BUFFER_BYTES").flatMap({ Int($0) }) { c.sseBufferBytes = max(64 * 1024, v) }
         if let v = eventsMaxRows ?? env("MIOSA_MOCK_EVENTS_MAX_ROWS").flatMap({ Int($0) }) { c.eventsMaxRows = max(1, v) }
         if let v = watchDebounceMs ?? env("MIOSA_MOCK_WATCH_DEBOUNCE_MS").flatMap({ Int($0) }) { c.watchDebounceMs = UInt64(max(0, v)) }
+        if let d = (webhookRetryDelaysMs ?? env("MIOSA_MOCK_WEBHOOK_RETRY_DELAYS_MS")).flatMap(Serve.delays) { c.webhookRetryDelaysMs = d }
+        if let v = webhookTimeoutMs ?? env("MIOSA_MOCK_WEBHOOK_TIMEOUT_MS").flatMap({ Int($0) }) { c.webhookTimeoutMs = UInt64(min(max(1, v), 600_000)) }
         return c
     }
 

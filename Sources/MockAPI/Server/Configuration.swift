@@ -34,6 +34,13 @@ public struct Configuration {
     public var eventsMaxAgeSec: Double = 7 * 86_400
     /// File watch: notifications within this window are merged into one change per path.
     public var watchDebounceMs: UInt64 = 20
+    /// Webhooks: the wait before each retry (the first attempt is immediate), so attempts = count + 1.
+    /// Measured on the server clock: `/_mock/clock` advance makes retries due.
+    public var webhookRetryDelaysMs: [UInt64] = [1_000, 5_000, 25_000]
+    /// Webhooks: one deadline for connect and a complete response.
+    public var webhookTimeoutMs: UInt64 = 10_000
+    /// Webhooks: attempts in flight at once (the rest wait in the outbox).
+    public var webhookConcurrency = 16
 
     public init() {}
 

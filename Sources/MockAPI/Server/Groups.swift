@@ -17,5 +17,7 @@ enum Groups {
         ForkAPI.self,
         TemplatesAPI.self,
         EventsAPI.self,
+        WebhooksAPI.self,
+        AuditLogAPI.self,
     ]
 }
