@@ -50,6 +50,7 @@ final class AuditLogTests: XCTestCase {
         XCTAssertEqual(ids(second), Array(seen[2..<4]))
         XCTAssertEqual((second["meta"] as? [String: Any])?["per_page"] as? Int, 2)
         XCTAssertEqual(ids(try page("type=sandbox.created&page=3&page_size=2")), [seen[4]])
+        XCTAssertEqual((try page("")["page"] as? [String: Any])?["page_size"] as? Int, 100, "the Python SDK's documented default")
         XCTAssertEqual(try server.request("GET", "/api/v1/audit-log?after=nope").status, 400)
         XCTAssertEqual(try server.request("GET", "/api/v1/audit-log?limit=101").status, 400)
     }

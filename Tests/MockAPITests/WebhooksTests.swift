@@ -287,4 +287,20 @@ final class WebhooksTests: XCTestCase {
         XCTAssertEqual(try server.request("POST", path, json: #"{"replay_id":"r-1"}"#).status, 409)
         XCTAssertEqual(try server.request("POST", "/api/v1/webhooks/\(hookID)/deliveries/\(UUID().uuidString)/replay").status, 404)
     }
+    func testPurgeDropsOldFinishedDeliveriesButKeepsPendingOnes() throws {
+        try start()
+        let left = try server.onLoop { s -> [String] in
+            let db = s.app.db
+            let old = s.app.now - 8 * 86_400
+            for (id, state) in [("old-done", "delivered"), ("old-failed", "failed"), ("old-pending", "pending")] {
+                try WebhookDeliveryStore.insert(db, id: id, webhookID: "w", tenantID: "t", eventType: "sandbox.created", eventID: nil,
+                                                body: "{}", state: state, maxAttempts: 1, due: s.app.now + 60, now: old)
+            }
+            try WebhookDeliveryStore.insert(db, id: "new-done", webhookID: "w", tenantID: "t", eventType: "sandbox.created",
+                                            eventID: nil, body: "{}", state: "delivered", maxAttempts: 1, due: nil, now: s.app.now)
+            try WebhookDeliveryStore.purge(db, now: s.app.now)
+            return try db.query("SELECT id FROM webhook_deliveries ORDER BY id").compactMap { $0.string("id") }
+        }
+        XCTAssertEqual(left, ["new-done", "old-pending"])
+    }
 }

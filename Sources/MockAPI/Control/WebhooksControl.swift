@@ -1,8 +1,9 @@
 import Store
 
 /// `GET /_mock/webhooks/deliveries`: every delivery attempt across tenants, newest first, with the exact request
-/// that was sent (URL, headers, body). A frontend sees what its backend would have received even when nothing
-/// listens. Query: `limit` (1...1000, default 100), `tenant_id`, `webhook_id`, `event_type`, `success`.
+/// that was sent (URL, headers, body, and the signed bytes as `raw_body`). A frontend sees what its backend would
+/// have received even when nothing listens. Query: `limit` (1...1000, default 100), `tenant_id`, `webhook_id`,
+/// `event_type`, `delivery_id`, `success`.
 enum WebhooksControl {
     static let maxLimit = 1_000
 
@@ -54,6 +55,8 @@ enum WebhooksControl {
                     "X-Miosa-Delivery": .string(a.deliveryID), "X-Miosa-Attempt": .string(String(a.attempt)),
                 ]),
                 "body": body.flatMap { try? JSON.parse($0) } ?? .null,
+                // The exact bytes that were signed: verify `X-Miosa-Signature` against this, not a re-encoding.
+                "raw_body": .str(body),
             ])
             items.append(.object(o))
             return true

@@ -30,8 +30,9 @@ enum WebhookDeliveryStore {
             """),
     ]
 
-    /// Attempts kept (newest), and finished deliveries kept, across all tenants.
+    /// Attempts kept (newest) across all tenants; finished deliveries kept (newest, and at most 7 days old).
     static let maxAttempts = 10_000
+    static let maxFinished = 10_000
     static let maxFinishedAgeSec = 7 * 86_400.0
 
     struct Delivery {
@@ -95,6 +96,10 @@ enum WebhookDeliveryStore {
         try db.run("DELETE FROM webhook_attempts WHERE seq <= (SELECT MAX(seq) FROM webhook_attempts) - ?", [.of(maxAttempts)])
         try db.run("DELETE FROM webhook_deliveries WHERE state NOT IN ('pending', 'sending') AND created_epoch < ?",
                    [.double(now - maxFinishedAgeSec)])
+        try db.run("""
+            DELETE FROM webhook_deliveries WHERE state NOT IN ('pending', 'sending')
+                AND rowid <= (SELECT MAX(rowid) FROM webhook_deliveries) - ?
+            """, [.of(maxFinished)])
     }
 
     // MARK: attempts

@@ -80,28 +80,30 @@ public final class WebhookDispatcher {
 
     private func enqueue(_ batch: [BusEvent]) {
         guard !stopped else { return }
-        var added = 0
+        var matches: [(BusEvent, String)] = []
+        for e in batch {
+            for w in subscribers(e.tenantID) where WebhookCatalog.wants(w.events, type: e.type, webhookID: w.id, aboutResource: e.resourceID) {
+                matches.append((e, w.id))
+            }
+        }
+        guard !matches.isEmpty else { return }  // the common case: no transaction at all
         do {
             try app.db.transaction {
-                for e in batch {
-                    for w in subscribers(e.tenantID)
-                    where WebhookCatalog.wants(w.events, type: e.type, webhookID: w.id, aboutResource: e.resourceID) {
-                        let id = IDs.uuid()
-                        let data = (try? JSON.parse(e.dataText)) ?? .null
-                        let body = WebhookDispatcher.body(deliveryID: id, type: e.type, eventID: e.id, tenantID: e.tenantID,
-                                                          workspaceID: e.workspaceID, sandboxID: e.sandboxID, resourceType: e.resourceType,
-                                                          resourceID: e.resourceID, occurredAt: e.occurredAt, webhookID: w.id, data: data)
-                        try WebhookDeliveryStore.insert(app.db, id: id, webhookID: w.id, tenantID: e.tenantID, eventType: e.type,
-                                                        eventID: e.id, body: body, state: "pending", maxAttempts: maxAttempts,
-                                                        due: app.now, now: app.now)
-                        added += 1
-                    }
+                for (e, webhookID) in matches {
+                    let id = IDs.uuid()
+                    let data = (try? JSON.parse(e.dataText)) ?? .null
+                    let body = WebhookDispatcher.body(deliveryID: id, type: e.type, eventID: e.id, tenantID: e.tenantID,
+                                                      workspaceID: e.workspaceID, sandboxID: e.sandboxID, resourceType: e.resourceType,
+                                                      resourceID: e.resourceID, occurredAt: e.occurredAt, webhookID: webhookID, data: data)
+                    try WebhookDeliveryStore.insert(app.db, id: id, webhookID: webhookID, tenantID: e.tenantID, eventType: e.type,
+                                                    eventID: e.id, body: body, state: "pending", maxAttempts: maxAttempts,
+                                                    due: app.now, now: app.now)
                 }
             }
         } catch {
             app.logger.error("webhook deliveries not queued: \(error)")
         }
-        if added > 0 { pump() }
+        pump()
     }
 
     /// The delivery body (platform-contract B2, Go-next `WebhookEvent`): `id` = `delivery_id`, `event` = `type`.

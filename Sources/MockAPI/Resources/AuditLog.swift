@@ -5,6 +5,7 @@ import Store
 /// null at the end, so a Python caller (who only gets the list) can page with `after=<last id>`.
 enum AuditLogAPI: ResourceGroup {
     static var migrations: [Migration] { AuditLogWriter.migrations }
+    static let defaultLimit = 100
 
     static func register(_ app: App) {
         let writer = AuditLogWriter(app: app)
@@ -33,7 +34,12 @@ enum AuditLogAPI: ResourceGroup {
     static func list(_ ctx: RequestContext) throws -> Reply {
         let c = try ctx.caller
         let q = ctx.query
-        let page = try Page(query: q)
+        var page = try Page(query: q)
+        if q["page_size"] == nil && q["per_page"] == nil && q["limit"] == nil {
+            // The Python SDK documents 100 as this endpoint's default page (audit_log.list); other lists use 20.
+            let offset = q["offset"].flatMap { Int($0) }
+            page = Page(page: offset.map { $0 / defaultLimit + 1 } ?? page.page, pageSize: defaultLimit, offset: offset)
+        }
         var whereSQL = "tenant_id = ?"
         var args: [SQLValue] = [.text(c.tenantID)]
 
