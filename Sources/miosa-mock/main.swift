@@ -90,14 +90,15 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("watch-debounce-ms"), help: "File watch: merge changes to a path within this window. [MIOSA_MOCK_WATCH_DEBOUNCE_MS] (default: 20)")
     var watchDebounceMs: Int?
 
-    @Option(name: .customLong("webhook-retry-delays-ms"), help: "Waits before each webhook retry, comma-separated; attempts = count + 1; server clock. [MIOSA_MOCK_WEBHOOK_RETRY_DELAYS_MS] (default: 1000,5000,25000)")
+    @Option(name: .customLong("webhook-retry-delays-ms"), help: "Waits before each webhook retry, comma-separated (`off`: no retries); attempts = count + 1; server clock. [MIOSA_MOCK_WEBHOOK_RETRY_DELAYS_MS] (default: 1000,5000,25000)")
     var webhookRetryDelaysMs: String?
 
     @Option(name: .customLong("webhook-timeout-ms"), help: "Deadline for a webhook delivery (connect + response). [MIOSA_MOCK_WEBHOOK_TIMEOUT_MS] (default: 10000)")
     var webhookTimeoutMs: Int?
 
-    /// `1000,5000,25000` → delays; an empty string means no retries. Nil when malformed.
+    /// `1000,5000,25000` → delays; `off`, `none` or an empty string mean no retries. Nil when malformed.
     static func delays(_ text: String) -> [UInt64]? {
+        if ["off", "none"].contains(text.lowercased()) { return [] }
         let parts = text.split(separator: ",", omittingEmptySubsequences: true).map { $0.filter { $0 != " " } }
         let values = parts.compactMap { UInt64($0) }
         guard values.count == parts.count, values.count <= 20, values.allSatisfy({ $0 <= 86_400_000 }) else { return nil }

@@ -206,6 +206,26 @@ final class WebhooksTests: XCTestCase {
         try eventually("the second attempt row") { try attempts(hookID).first?["success"] as? Bool == true }
     }
 
+    func testAttemptInFlightAtShutdownIsSentAgainAfterRestart() throws {
+        let dir = temp.path("miosa-webhooks")
+        let configure: (inout Configuration) -> Void = { $0.memory = false; $0.dataDir = dir }
+        try start(delays: [50], configure)
+        receiver.answer([0])  // the first request is never answered
+        let hookID = try createWebhook(events: ["sandbox.created"])["id"] as! String
+        _ = try createSandbox("in-flight")
+        receiver.wait(count: 1)
+        server.stop()  // cancels the request in flight: not an attempt, still due
+        try start(delays: [50], configure)
+        let got = receiver.wait(count: 2)
+        XCTAssertEqual(got.count, 2)
+        XCTAssertEqual(got[1].header("X-Miosa-Delivery"), got[0].header("X-Miosa-Delivery"))
+        XCTAssertEqual(got.map { $0.header("X-Miosa-Attempt") }, ["1", "1"])
+        try eventually("one successful attempt") {
+            let rows = try attempts(hookID)
+            return rows.count == 1 && rows[0]["success"] as? Bool == true
+        }
+    }
+
     func testIdempotentReplayDeliversNothing() throws {
         try start()
         try createWebhook(events: ["sandbox.created"])

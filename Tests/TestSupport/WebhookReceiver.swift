@@ -3,7 +3,7 @@ import Foundation
 import HTTP
 
 /// A webhook receiver for tests: an `HTTPServer` on 127.0.0.1 port 0 in its own loop thread that records every
-/// request and answers with scripted status codes (then 200).
+/// request and answers with scripted status codes (then 200; 0 leaves a request unanswered).
 public final class WebhookReceiver {
     public struct Received {
         public let method: String
@@ -29,6 +29,7 @@ public final class WebhookReceiver {
                 self.received.append(Received(method: req.method, target: req.target, headers: req.headers, body: req.body))
                 let status = self.script.isEmpty ? 200 : self.script.removeFirst()
                 self.lock.unlock()
+                if status == 0 { return }  // scripted to never answer
                 responder.send(HTTPResponse(status: status, headers: HTTPHeaders([("Content-Type", "text/plain")]),
                                             body: Array("status \(status)".utf8)))
             }
@@ -43,7 +44,7 @@ public final class WebhookReceiver {
         return received
     }
 
-    /// Status codes for the next requests, in order (then 200).
+    /// Status codes for the next requests, in order (then 200); 0 = never answer.
     public func answer(_ statuses: [Int]) {
         lock.lock(); script = statuses; lock.unlock()
     }

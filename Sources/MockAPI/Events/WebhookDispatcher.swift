@@ -197,11 +197,14 @@ public final class WebhookDispatcher {
                               error: error, responseBody: responseBody, nextAttemptAt: next)
         defer { then?(attempt) }
         if cancelled {
-            // Stopping or reset: not an attempt. The row, if it still exists, is due again at the next start.
-            _ = try? db.run("UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ? WHERE id = ? AND state = 'sending'",
-                            [.double(app.now), .text(d.id)])
+            // Stopping or reset: not an attempt. The row, if it still exists, is due again at the next start
+            // (a test ping is not resent: its caller has had its answer).
+            let test = d.eventType == "webhook.test"
+            _ = try? db.run("UPDATE webhook_deliveries SET state = ?, next_attempt_at = ? WHERE id = ? AND state = 'sending'",
+                            [.text(test ? "failed" : "pending"), test ? .null : .double(app.now), .text(d.id)])
             return
         }
+        defer { pump() }  // a slot is free again (also when the delivery vanished meanwhile)
         // Deleted meanwhile (webhook deleted, state reset): nothing to record.
         guard (try? WebhookDeliveryStore.load(db, id: d.id)) != nil else { return }
         do {
@@ -217,7 +220,6 @@ public final class WebhookDispatcher {
             app.publish(success ? "webhook.delivered" : "webhook.failed", tenantID: d.tenantID, workspaceID: hook.workspaceID,
                         resourceType: "webhook", resourceID: d.webhookID, data: attempt.json)
         }
-        pump()
     }
 
     func delayMs(afterAttempt n: Int) -> UInt64 {
