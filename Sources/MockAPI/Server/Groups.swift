@@ -17,5 +17,12 @@ enum Groups {
         ForkAPI.self,
         TemplatesAPI.self,
         EventsAPI.self,
+        ApiKeysAPI.self,
+        ApiKeyPresetsAPI.self,
+        ScopedTokensAPI.self,
+        WorkspacesAPI.self,
+        ProjectsAPI.self,
+        TenantAPI.self,
+        BrandingAPI.self,
     ]
 }

@@ -6,6 +6,9 @@ import Store
 public final class Tenancy {
     unowned let app: App
     private var cache: [String: Principal] = [:]
+    /// When (server clock) `last_used_at` was last written per key: at most one write a minute per key.
+    private var lastUsedWrites: [String: Double] = [:]
+    static let lastUsedIntervalSeconds = 60.0
 
     init(app: App) { self.app = app }
 
@@ -16,7 +19,7 @@ public final class Tenancy {
 
     /// The principal for a bearer token, or nil when it is unknown, revoked or expired.
     public func authenticate(_ token: String) throws -> Principal? {
-        if let p = cache[token] { return p }
+        if let p = cache[token] { touch(p.keyID); return p }
         let db = app.db
         let found = try db.first("""
             SELECT k.id, k.tenant_id, k.workspace_id, k.name, k.scopes, k.status, k.expires_at,
@@ -33,7 +36,17 @@ public final class Tenancy {
         if let e = expiresAt, let t = Time.parse(e), t <= app.now { return nil }
         // Expiring keys are not cached: the clock can move under them.
         if expiresAt == nil { cache[token] = principal }
+        touch(principal.keyID)
         return principal
+    }
+
+    /// Records `last_used_at`, throttled so the hot path pays a dictionary lookup, not a write.
+    private func touch(_ keyID: String) {
+        let now = app.now
+        if let t = lastUsedWrites[keyID], now >= t, now - t < Tenancy.lastUsedIntervalSeconds { return }
+        if lastUsedWrites.count > 10_000 { lastUsedWrites.removeAll() }
+        lastUsedWrites[keyID] = now
+        _ = try? app.db.run("UPDATE api_keys SET last_used_at = ? WHERE id = ?", [.text(Time.iso(now)), .text(keyID)])
     }
 
     // MARK: ownership selectors
@@ -102,6 +115,8 @@ public final class Tenancy {
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """, [.text(id), .text(caller.tenantID), .text(workspace), .text(pName ?? slug), .text(slug), .text(now), .text(now)])
                 project = id
+                app.publish("project.created", tenantID: caller.tenantID, workspaceID: workspace, resourceType: "project",
+                            resourceID: id, data: .object(["id": .string(id), "slug": .string(slug)]), actorID: caller.keyID)
             }
         }
         return Ownership(workspaceID: workspace, projectID: project)
