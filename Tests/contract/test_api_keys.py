@@ -180,6 +180,8 @@ def test_scoped_tokens_expire_by_the_mock_clock(server, client):
         holder.sandboxes.list()
     listed = {t["id"]: t for t in client.tokens.list_scoped()}
     assert listed[minted["id"]]["status"] == "expired"
+    assert minted["id"] in {t["id"] for t in client.tokens.list_scoped(status="expired")}
+    assert minted["id"] not in {t["id"] for t in client.tokens.list_scoped(status="active")}
 
 
 def test_scoped_token_validation_and_revocation(server, client):

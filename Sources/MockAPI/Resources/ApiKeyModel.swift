@@ -46,6 +46,17 @@ struct KeyRecord {
         return r
     }
 
+    /// SQL for a `status` list filter (`expired` is derived from `expires_at`, not stored), or nil when unknown.
+    static func statusFilter(_ status: String, now: Double) -> (String, [SQLValue])? {
+        let at = SQLValue.text(Time.iso(now))
+        switch status {
+        case "expired": return (" AND status = 'active' AND expires_at IS NOT NULL AND expires_at <= ?", [at])
+        case "active": return (" AND status = 'active' AND (expires_at IS NULL OR expires_at > ?)", [at])
+        case "disabled", "revoked": return (" AND status = ?", [.text(status)])
+        default: return nil
+        }
+    }
+
     /// `active`, `disabled`, `revoked`, or `expired` (an active credential past `expires_at` by the server clock).
     func effectiveStatus(now: Double) -> String {
         if status == "active", let e = expiresAt, let t = Time.parse(e), t <= now { return "expired" }

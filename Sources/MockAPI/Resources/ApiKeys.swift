@@ -95,7 +95,10 @@ enum ApiKeysAPI: ResourceGroup {
         var whereSQL = "tenant_id = ? AND kind IN ('key', 'scoped_key')"
         var args: [SQLValue] = [.text(c.tenantID)]
         if let s = q["status"] {
-            whereSQL += " AND status = ?"; args.append(.text(s))
+            guard let (sql, a) = KeyRecord.statusFilter(s, now: ctx.app.now) else {
+                throw APIError.badRequest("status must be active, disabled, revoked or expired.", code: "invalid_filter")
+            }
+            whereSQL += sql; args += a
         } else if q.bool("include_revoked") != true {
             whereSQL += " AND status != 'revoked'"
         }

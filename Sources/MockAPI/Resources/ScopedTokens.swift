@@ -79,7 +79,14 @@ enum ScopedTokensAPI: ResourceGroup {
         let page = try Page(query: q)
         var whereSQL = "tenant_id = ? AND kind = 'scoped_token'"
         var args: [SQLValue] = [.text(c.tenantID)]
-        if q.bool("include_revoked") != true { whereSQL += " AND status != 'revoked'" }
+        if let s = q["status"] {
+            guard let (sql, a) = KeyRecord.statusFilter(s, now: ctx.app.now) else {
+                throw APIError.badRequest("status must be active, disabled, revoked or expired.", code: "invalid_filter")
+            }
+            whereSQL += sql; args += a
+        } else if q.bool("include_revoked") != true {
+            whereSQL += " AND status != 'revoked'"
+        }
         for key in ["user_id", "workspace_id"] {
             if let v = q[key] { whereSQL += " AND \(key) = ?"; args.append(.text(v)) }
         }

@@ -15,7 +15,10 @@ public final class Tenancy {
     public static func hash(_ key: String) -> String { Digest.sha256Hex(Array(key.utf8)) }
 
     /// Forget verified keys (after a key is created, revoked or rotated, or state is reset).
-    public func invalidate() { cache.removeAll() }
+    public func invalidate() {
+        cache.removeAll()
+        lastUsedWrites.removeAll()  // after a reset the rows start over; a few extra writes cost nothing
+    }
 
     /// The principal for a bearer token, or nil when it is unknown, revoked or expired.
     public func authenticate(_ token: String) throws -> Principal? {
