@@ -76,6 +76,10 @@ def test_workspace_computers_and_sandbox_selectors_agree(server, client):
     # A sandbox created by workspace_name finds the same workspace by its slug.
     other = client.sandboxes.create(workspace_name=slug)
     assert other.workspace_id == ws[0].id
+    # A workspace whose slug differs from its name's is still found by name.
+    named = client.workspaces.create(unique("Named WS"))
+    client.workspaces.update(named.id, slug=unique("elsewhere").lower())
+    assert client.sandboxes.create(workspace_name=named.name).workspace_id == named.id
     # Deleting the workspace keeps its sandboxes, in the default workspace.
     client.workspaces.delete(ws[0].id)
     assert client.sandboxes.get(sb.id).workspace_id == DEFAULT_WS

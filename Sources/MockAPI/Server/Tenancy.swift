@@ -82,8 +82,12 @@ public final class Tenancy {
             workspace = id
         } else if wsSlug != nil || wsName != nil {
             let slug = wsSlug ?? slugify(wsName!)
-            if let existing = try db.first("SELECT id FROM workspaces WHERE tenant_id = ? AND slug = ?",
-                                           [.text(caller.tenantID), .text(slug)], { $0.text(0) }) {
+            // A name alone first names an existing workspace (`POST /workspaces` keeps names unique unless
+            // told otherwise), then its slug.
+            let byName = wsSlug == nil ? try db.first("SELECT id FROM workspaces WHERE tenant_id = ? AND name = ? ORDER BY created_at LIMIT 1",
+                                                      [.text(caller.tenantID), .text(wsName!)], { $0.text(0) }) : nil
+            if let existing = try byName ?? db.first("SELECT id FROM workspaces WHERE tenant_id = ? AND slug = ?",
+                                                     [.text(caller.tenantID), .text(slug)], { $0.text(0) }) {
                 workspace = existing
             } else {
                 let id = IDs.uuid()
