@@ -63,7 +63,23 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("header-timeout-ms"), help: "Time allowed to receive a request's headers. [MIOSA_MOCK_HEADER_TIMEOUT_MS] (default: 10000)")
     var headerTimeoutMs: Int?
 
+    @Option(help: "Sandbox command isolation: auto, bwrap, none. [MIOSA_MOCK_ISOLATION] (default: auto = bwrap when it works)")
+    var isolation: String?
+
+    @Option(name: .customLong("exec-timeout"), help: "Default exec timeout in seconds (requests may ask up to 600). [MIOSA_MOCK_EXEC_TIMEOUT] (default: 60)")
+    var execTimeout: Int?
+
+    @Option(name: .customLong("exec-max-output"), help: "Bytes of stdout and of stderr kept per exec; more is truncated. [MIOSA_MOCK_EXEC_MAX_OUTPUT] (default: 10485760)")
+    var execMaxOutput: Int?
+
+    @Option(name: .customLong("kill-grace-ms"), help: "Between SIGTERM and SIGKILL when a command is stopped or times out. [MIOSA_MOCK_KILL_GRACE_MS] (default: 5000)")
+    var killGraceMs: Int?
+
     func validate() throws {
+        if let i = isolation, IsolationSetting(rawValue: i) == nil { throw ValidationError("--isolation must be auto, bwrap or none") }
+        if let t = execTimeout, !(1...600).contains(t) { throw ValidationError("--exec-timeout must be 1...600") }
+        if let m = execMaxOutput, m < 1024 { throw ValidationError("--exec-max-output must be at least 1024") }
+        if let g = killGraceMs, g < 0 { throw ValidationError("--kill-grace-ms must be >= 0") }
         if let p = port, !(0...65535).contains(p) { throw ValidationError("--port must be 0...65535") }
         if let b = bootDelayMs, b < 0 { throw ValidationError("--boot-delay-ms must be >= 0") }
         if let l = logLevel, Logger.Level(rawValue: l) == nil { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
@@ -81,6 +97,13 @@ struct Serve: ParsableCommand {
         c.logRequests = !(quietRequests || ["1", "true", "yes"].contains(env("MIOSA_MOCK_QUIET_REQUESTS")?.lowercased() ?? ""))
         if let v = idleTimeoutMs ?? env("MIOSA_MOCK_IDLE_TIMEOUT_MS").flatMap({ Int($0) }) { c.http.idleTimeoutMs = UInt64(max(1, v)) }
         if let v = headerTimeoutMs ?? env("MIOSA_MOCK_HEADER_TIMEOUT_MS").flatMap({ Int($0) }) { c.http.headerTimeoutMs = UInt64(max(1, v)) }
+        if let raw = isolation ?? env("MIOSA_MOCK_ISOLATION") {
+            guard let v = IsolationSetting(rawValue: raw.lowercased()) else { throw ValidationError("MIOSA_MOCK_ISOLATION must be auto, bwrap or none") }
+            c.isolation = v
+        }
+        if let v = execTimeout ?? env("MIOSA_MOCK_EXEC_TIMEOUT").flatMap({ Int($0) }) { c.execDefaultTimeoutSec = min(600, max(1, v)) }
+        if let v = execMaxOutput ?? env("MIOSA_MOCK_EXEC_MAX_OUTPUT").flatMap({ Int($0) }) { c.execMaxOutputBytes = max(1024, v) }
+        if let v = killGraceMs ?? env("MIOSA_MOCK_KILL_GRACE_MS").flatMap({ Int($0) }) { c.killGraceMs = UInt64(max(0, v)) }
         return c
     }
 
@@ -94,6 +117,10 @@ struct Serve: ParsableCommand {
             return h
         }
         let config = try configuration()
+        if config.isolation == .bwrap, let problem = Isolation.check(.bwrap) {
+            FileHandleStderr.write("miosa-mock: cannot start: \(problem)\n")
+            throw ExitCode(1)
+        }
         let loop = Loop()
         let server: MockServer
         let port: Int

@@ -3,5 +3,8 @@ enum Groups {
     static let all: [ResourceGroup.Type] = [
         HealthControl.self,
         SandboxesAPI.self,
+        ExecAPI.self,
+        ProcessesAPI.self,
+        ComputersAPI.self,
     ]
 }
