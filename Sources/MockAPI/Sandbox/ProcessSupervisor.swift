@@ -113,6 +113,8 @@ final class ProcessSupervisor {
     }
 
     private func exited(_ p: ManagedProcess, actorID: String?) {
+        // After `/_mock/reset` the process belongs to state that no longer exists: nothing to record.
+        guard live[p.sandboxID]?[p.pid] === p else { return }
         p.flush()
         let lc = p.run.lifecycle
         persist(p, status: lc.status, exitCode: lc.exitCode, signal: Int(lc.termSignal))
