@@ -73,6 +73,26 @@ final class RuntimeTests: XCTestCase {
         XCTAssertTrue(eventually { processesMatching(marker) == 0 }, "nothing a command starts outlives it")
     }
 
+    func testExecAndProcessesPublishDomainEvents() throws {
+        final class Seen: @unchecked Sendable { var types: [String] = []; var data: [String: JSON] = [:]; let lock = NSLock() }
+        let seen = Seen()
+        try server.onLoop { s in
+            s.app.subscribe { e in
+                guard e.type.hasPrefix("exec.") || e.type.hasPrefix("process.") else { return }
+                seen.lock.lock(); seen.types.append(e.type); seen.data[e.type] = e.data; seen.lock.unlock()
+            }
+        }
+        let id = try createSandbox()
+        _ = try exec(id, ["command": "exit 3"])
+        XCTAssertEqual(try server.request("POST", "/api/v1/sandboxes/\(id)/processes", json: #"{"command": "true"}"#).status, 201)
+        XCTAssertTrue(eventually { seen.lock.lock(); defer { seen.lock.unlock() }; return seen.types.count == 4 })
+        seen.lock.lock(); defer { seen.lock.unlock() }
+        XCTAssertEqual(seen.types, ["exec.started", "exec.finished", "process.started", "process.exited"])
+        XCTAssertEqual(seen.data["exec.finished"]?["exit_code"]?.int, 3)
+        XCTAssertEqual(seen.data["process.exited"]?["status"]?.string, "exited")
+        XCTAssertEqual(seen.data["process.started"]?["pid"]?.string, "1000")
+    }
+
     func testTimeoutKillsTheCommand() throws {
         let id = try createSandbox()
         let marker = "1000.\(Int.random(in: 100_000...999_999))"
