@@ -143,6 +143,7 @@ struct Serve: ParsableCommand {
             w.start(signal: sig) { signum in
                 server.app.logger.info("signal \(signum): shutting down")
                 for w in watchers { w.close() }
+                server.app.service(SandboxRuntime.self)?.beginShutdown()
                 server.shutdown { loop.stop() }
             }
             watchers.append(w)

@@ -155,7 +155,10 @@ final class ExecStreamSession {
 
     func attach(_ writer: SSEWriter) {
         sse = writer
+        let keepalive = Timer(loop: app.loop)
+        keepalive.start(ms: 15_000, repeatMs: 15_000) { writer.comment() }
         writer.stream.onClose = { [weak self] in
+            keepalive.close()
             guard let self = self, !self.finished else { return }
             self.run.stop()
         }

@@ -106,8 +106,11 @@ enum ProcessesAPI: ResourceGroup {
             if let p = s.process(sb.id, pid) {
                 let key = ObjectIdentifier(sse)
                 p.subscribers[key] = sse
-                stream.onClose = { [weak p] in p?.subscribers[key] = nil }
                 sse.comment()
+                // A quiet process must not look like a dead connection to the client (httpx reads time out).
+                let keepalive = Timer(loop: ctx.app.loop)
+                keepalive.start(ms: 15_000, repeatMs: 15_000) { sse.comment() }
+                stream.onClose = { [weak p] in p?.subscribers[key] = nil; keepalive.close() }
             } else {
                 stream.write(ProcessFrames.exit(pid: pid, exitCode: info["exit_code"]?.int, status: info["status"]?.string ?? "exited"))
                 sse.end()

@@ -125,6 +125,10 @@ public final class SandboxRuntime {
         if liveCount(sandboxID) == 0 { EventLoop.Timer.defer_(on: app.loop, cb) } else { idleWaiters[sandboxID, default: []].append(cb) }
     }
 
+    /// Called when the server starts shutting down: ends every command now, so requests waiting on one (exec)
+    /// are answered and the HTTP drain does not wait out its grace period.
+    public func beginShutdown() { killEverything() }
+
     /// SIGKILL to every command of every sandbox. With `reap` (shutdown: the loop will not run again to
     /// collect exit statuses) it also waits, bounded, for the direct children so none is left behind.
     func killEverything(reap: Bool = false) {
