@@ -77,17 +77,21 @@ public struct LineSplitter {
 
     public mutating func feed(_ b: UnsafeRawBufferPointer) -> [String] {
         var lines: [String] = []
-        for byte in b {
-            if byte == 10 {
-                lines.append(String(decoding: partial, as: UTF8.self))
-                partial.removeAll(keepingCapacity: true)
+        var rest = b[...]
+        while !rest.isEmpty {
+            // Take up to the next newline, but never let the partial line grow past maxLine.
+            let room = maxLine - partial.count
+            let window = rest.prefix(room)
+            if let nl = window.firstIndex(of: 10) {
+                partial.append(contentsOf: rest[rest.startIndex..<nl])
+                rest = rest[(nl + 1)...]
             } else {
-                partial.append(byte)
-                if partial.count >= maxLine {
-                    lines.append(String(decoding: partial, as: UTF8.self))
-                    partial.removeAll(keepingCapacity: true)
-                }
+                partial.append(contentsOf: window)
+                rest = rest[window.endIndex...]
+                if partial.count < maxLine { break }
             }
+            lines.append(String(decoding: partial, as: UTF8.self))
+            partial.removeAll(keepingCapacity: true)
         }
         return lines
     }
