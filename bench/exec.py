@@ -49,8 +49,13 @@ def bwrap_argv(bwrap, root, shell):
     return a + [shell, "-c", "true"]
 
 
-def time_floor(argv, runs, warmup, cwd):
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/home/user"}
+def time_floor(argv, runs, warmup, cwd, shell, bwrap_mode):
+    # The environment the server gives a command (Isolation.environment), so the shell does the same work.
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "HOME": "/home/user" if bwrap_mode else os.path.dirname(cwd) + "/home",
+           "TMPDIR": "/tmp" if bwrap_mode else os.path.dirname(cwd) + "/tmp",
+           "USER": "user", "LOGNAME": "user", "SHELL": shell, "LANG": "C.UTF-8", "TERM": "xterm",
+           "PWD": "/workspace" if bwrap_mode else cwd, "MIOSA_SANDBOX": "1", "PYTHONUNBUFFERED": "1"}
     out = []
     for i in range(warmup + runs):
         t0 = time.perf_counter()
@@ -102,7 +107,8 @@ def main():
             floor_argv, floor_name = bwrap_argv(bwrap, root, shell), "bwrap ... sh -c true"
         else:
             floor_argv, floor_name = [shell, "-c", "true"], "sh -c true"
-        floor = time_floor(floor_argv, runs, warmup, os.path.join(root, "workspace"))
+        floor = time_floor(floor_argv, runs, warmup, os.path.join(root, "workspace"), shell,
+                           floor_argv[0] != shell)
 
     a50, a99 = percentile(api, 50), percentile(api, 99)
     f50, f99 = percentile(floor, 50), percentile(floor, 99)

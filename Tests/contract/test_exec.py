@@ -87,6 +87,9 @@ def test_run_code_python_and_javascript(sb):
     assert js.ok and js.stdout == "js\n" and js.result == {"a": [1, 2]}
     bad = sb.run_code("1 / 0")
     assert not bad.ok and "ZeroDivisionError" in bad.stderr
+    assert sb.code_contexts() == ["default"]
+    sb.reset_code()
+    sb.reset_code(context="default")
 
 
 def test_computer_exec_resolves_sandbox_ids(server, sb):

@@ -15,6 +15,19 @@ enum ExecAPI: ResourceGroup {
         api.post("/sandboxes/{id}/exec", scope: "sandboxes:exec", summary: "Run a command and wait for it", tag: tag) { try exec($0) }
         api.post("/sandboxes/{id}/exec/stream", scope: "sandboxes:exec", summary: "Run a command, stream its output (SSE)", tag: tag) { try stream($0) }
         api.post("/sandboxes/{id}/code/run", scope: "sandboxes:exec", summary: "Run a Python or JavaScript cell", tag: tag) { try CodeRunner.run($0) }
+        // Cells keep no interpreter state here, so there is one context and nothing to reset.
+        api.get("/sandboxes/{id}/code/contexts", scope: "sandboxes:read", summary: "Code contexts", tag: tag) { ctx in
+            let c = try ctx.caller
+            _ = try SandboxRecord.load(ctx.app.db, id: ctx.param("id"), tenantID: c.tenantID)
+            return .ok(.object(["contexts": .array([.string("default")])]))
+        }
+        for path in ["/sandboxes/{id}/code/contexts/{context}", "/sandboxes/{id}/code"] {
+            api.delete(path, scope: "sandboxes:exec", summary: "Reset code contexts", tag: tag) { ctx in
+                let c = try ctx.caller
+                _ = try SandboxRecord.load(ctx.app.db, id: ctx.param("id"), tenantID: c.tenantID)
+                return .noContent
+            }
+        }
     }
 
     /// The sandbox, which must be running: 409 `SANDBOX_NOT_COMMAND_READY` while it boots, `invalid_state` otherwise.
