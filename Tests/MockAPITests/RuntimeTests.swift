@@ -123,8 +123,12 @@ final class RuntimeTests: XCTestCase {
         var results = [String?](repeating: nil, count: n)
         let lock = NSLock()
         DispatchQueue.concurrentPerform(iterations: n) { i in
-            let d = try? exec(id, ["command": "sleep 0.2; echo \(i)"]).1
-            lock.lock(); results[i] = d?["stdout"] as? String; lock.unlock()
+            let text: String
+            do {
+                let (status, d) = try exec(id, ["command": "sleep 0.2; echo \(i)"])
+                text = status == 200 ? (d["stdout"] as? String ?? "no stdout") : "status \(status): \(d)"
+            } catch { text = "error: \(error)" }
+            lock.lock(); results[i] = text; lock.unlock()
         }
         XCTAssertEqual(results, (0..<n).map { "\($0)\n" })
     }
