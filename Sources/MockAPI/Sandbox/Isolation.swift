@@ -129,7 +129,7 @@ public struct Isolation {
         defer { try? fm.removeItem(atPath: scratchRoot) }
         let status = runBlocking(iso.argv(command: "test -d /workspace", root: scratchRoot, cwd: "/workspace"))
         if status == 0 { return (iso, "isolation bwrap (\(bwrap)): /workspace, /tmp, /home/user per sandbox, own PID namespace") }
-        let why = "bwrap probe failed (exit status \(status))"
+        let why = "bwrap probe failed (exit code \(status))"
         return setting == .bwrap ? (nil, "--isolation bwrap: \(why)")
             : (Isolation(mode: .none), "isolation none: \(why); commands run on the host")
     }
@@ -141,7 +141,7 @@ public struct Isolation {
         return iso == nil ? line : nil
     }
 
-    /// posix_spawn + waitpid with stdio on /dev/null; returns the wait status, or -1.
+    /// posix_spawn + waitpid with stdio on /dev/null; returns the exit code (128+N for signal N), or -1.
     static func runBlocking(_ argv: [String]) -> Int32 {
         var pid: pid_t = 0
         var actions = posix_spawn_file_actions_t()
@@ -156,6 +156,8 @@ public struct Isolation {
         guard rc == 0 else { return -1 }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return status
+        // WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift cannot import: decode the status by hand.
+        let sig = status & 0x7f
+        return sig == 0 ? (status >> 8) & 0xff : 128 + sig
     }
 }
