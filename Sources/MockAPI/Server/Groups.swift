@@ -17,5 +17,8 @@ enum Groups {
         ForkAPI.self,
         TemplatesAPI.self,
         EventsAPI.self,
+        ExecAPI.self,
+        ProcessesAPI.self,
+        ComputersAPI.self,
     ]
 }
