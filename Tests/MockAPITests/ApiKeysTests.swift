@@ -141,12 +141,18 @@ final class ScopeRulesTests: XCTestCase {
         XCTAssertFalse(p(["sandboxes:read"]).allows("sandboxes:write"))
         XCTAssertTrue(p(["sandboxes:*"]).allows("sandboxes:write"))
         XCTAssertFalse(p(["sandboxes:*"]).allows("templates:read"))
-        XCTAssertTrue(p(["sandboxes:exec"]).allows("sandboxes:write"))
-        XCTAssertFalse(p(["sandboxes:exec"]).allows("templates:write"))
+        XCTAssertTrue(p(["sandboxes:exec"]).allows("sandboxes:exec"))
+        XCTAssertTrue(p(["sandboxes:exec"]).allows("sandboxes:read"))
+        XCTAssertFalse(p(["sandboxes:exec"]).allows("sandboxes:write"))
+        XCTAssertFalse(p(["sandboxes:write"]).allows("sandboxes:exec"))
+        XCTAssertTrue(p(["sandboxes:create"]).allows("sandboxes:write"))
+        XCTAssertFalse(p(["sandboxes:exec"]).allows("templates:read"))
     }
 
     func testCoverage() {
-        XCTAssertTrue(Scopes.covers(p(["sandboxes:write"]), "sandboxes:exec"))
+        XCTAssertFalse(Scopes.covers(p(["sandboxes:write"]), "sandboxes:exec"))
+        XCTAssertTrue(Scopes.covers(p(["sandboxes:write"]), "sandboxes:create"))
+        XCTAssertTrue(Scopes.covers(p(["sandboxes:*"]), "sandboxes:exec"))
         XCTAssertFalse(Scopes.covers(p(["sandboxes:write"]), "sandboxes:*"))
         XCTAssertFalse(Scopes.covers(p(["sandboxes:*"]), "*"))
         XCTAssertTrue(Scopes.covers(p(["*"]), "intelligence:*"))
@@ -161,5 +167,6 @@ final class ScopeRulesTests: XCTestCase {
         for bad in ["", "sandboxes", "sandboxes:fly", "rockets:read", ":read", "intelligence:read"] {
             XCTAssertFalse(Scopes.isKnown(bad, groups: groups), bad)
         }
+        XCTAssertTrue(Scopes.isKnown("templates:build", groups: groups, routeScopes: ["templates:build"]))
     }
 }

@@ -74,7 +74,16 @@ def test_no_escalation_and_unknown_scopes(server, client):
         client.api_keys.create(name="past", expires_at="2001-01-01T00:00:00Z")
     seen = client.api_keys.create(name=unique("seen"), scopes=["sandboxes:create", "sandboxes:exec", "intelligence:*"])
     runner = server.client(key=seen["token"])
-    assert runner.sandboxes.create().id
+    sb = runner.sandboxes.create()
+    assert sb.exec.run("echo hi").stdout == "hi\n"
+    # Exec is its own permission: a write key can neither run commands nor grant exec.
+    writer = server.client(key=client.api_keys.create(name=unique("w"), scopes=["sandboxes:write", "api_keys:write"])["token"])
+    with pytest.raises(PermissionError):
+        writer.sandboxes.get(sb.id).exec.run("echo no")
+    with pytest.raises(PermissionError):
+        writer.api_keys.create(name="exec", scopes=["sandboxes:exec"])
+    assert writer.api_keys.create(name="create", scopes=["sandboxes:create"])["scopes"] == ["sandboxes:create"]
+    sb.destroy()
 
 
 def test_revoke_refuses_the_key_on_the_next_request(server, client):

@@ -150,23 +150,25 @@ enum KeyMint {
 }
 
 /// Which scope strings a credential may carry (platform-contract A3 REC): `*`, `<group>:read|write|*` for
-/// every group a registered route is scoped to, and the action scopes the SDK docs name.
+/// every group a registered route is scoped to, every scope a route requires (`sandboxes:exec`), and the
+/// action scopes the SDK docs name. All read off the route table, so a group added later needs no list.
 enum Scopes {
     static let seen: Set<String> = ["sandboxes:create", "sandboxes:exec", "intelligence:*"]
     static let actions: Set<String> = ["read", "write", "*"]
     static let maxCount = 100
 
-    /// Groups read off the route table, so a group added later is known without a list to update.
-    static func groups(_ app: App) -> [String] {
+    static func routeScopes(_ app: App) -> Set<String> {
         var out = Set<String>()
-        for r in app.router.routes {
-            if case .apiKey(let s?) = r.options.auth, let colon = s.firstIndex(of: ":") { out.insert(String(s[..<colon])) }
-        }
-        return out.sorted()
+        for r in app.router.routes { if case .apiKey(let s?) = r.options.auth { out.insert(s) } }
+        return out
     }
 
-    static func isKnown(_ scope: String, groups: [String]) -> Bool {
-        if scope == "*" || seen.contains(scope) { return true }
+    static func groups(_ app: App) -> [String] {
+        Set(routeScopes(app).compactMap { s in s.firstIndex(of: ":").map { String(s[..<$0]) } }).sorted()
+    }
+
+    static func isKnown(_ scope: String, groups: [String], routeScopes: Set<String> = []) -> Bool {
+        if scope == "*" || seen.contains(scope) || routeScopes.contains(scope) { return true }
         guard let colon = scope.firstIndex(of: ":") else { return false }
         return groups.contains(String(scope[..<colon])) && actions.contains(String(scope[scope.index(after: colon)...]))
     }
@@ -175,7 +177,8 @@ enum Scopes {
     static func read(_ f: inout FieldReader, _ field: String, app: App) -> [String]? {
         guard let list = f.stringArray(field, maxCount: maxCount) else { return nil }
         let groups = Scopes.groups(app)
-        let unknown = list.filter { !isKnown($0, groups: groups) }
+        let routes = Scopes.routeScopes(app)
+        let unknown = list.filter { !isKnown($0, groups: groups, routeScopes: routes) }
         if !unknown.isEmpty {
             f.fail(field, "unknown scope(s) \(unknown.joined(separator: ", ")); use *, <group>:read|write|* "
                    + "(groups: \(groups.joined(separator: ", "))) or \(seen.sorted().joined(separator: ", "))")
@@ -194,12 +197,12 @@ enum Scopes {
         }
     }
 
-    /// An action scope below write (`sandboxes:exec`) is covered by the group's write scope.
+    /// What the creator may do, it may grant; `<group>:create` (which opens write routes) needs write.
+    /// `sandboxes:exec` is its own permission: write does not cover it.
     static func covers(_ p: Principal, _ scope: String) -> Bool {
         if p.allows(scope) { return true }
-        guard let colon = scope.firstIndex(of: ":") else { return false }
-        let action = String(scope[scope.index(after: colon)...])
-        return !actions.contains(action) && p.allows(String(scope[..<colon]) + ":write")
+        if scope.hasSuffix(":create") { return p.allows(String(scope.dropLast("create".count)) + "write") }
+        return false
     }
 
     static func encode(_ scopes: [String]) -> String { JSON.array(scopes.map { .string($0) }).encodedString }

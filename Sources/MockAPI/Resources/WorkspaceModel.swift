@@ -68,30 +68,3 @@ struct WorkspaceRecord {
         return candidate
     }
 }
-
-/// A sandbox shaped as a computer (platform-contract B15), for `GET /workspaces/{id}/computers`: Python
-/// validates `id`, `name` (a string) and `status` (its enum, which every sandbox state belongs to).
-enum ComputerShape {
-    static let sizes: Set<String> = ["xs", "small", "medium", "large", "xl"]
-
-    static func json(_ r: SandboxRecord) -> JSON {
-        var o = JSONObject()
-        o.append("id", .string(r.id))
-        o.append("object", .string("computer"))
-        o.append("name", .string(r.name ?? r.slug ?? r.id))
-        o.append("slug", .str(r.slug))
-        o.append("status", .string(r.state))
-        o.append("template_type", .string(r.templateID))
-        o.append("size", sizes.contains(r.size) ? .string(r.size) : .null)
-        o.append("visibility", .string("tenant"))
-        o.append("tenant_id", .string(r.tenantID))
-        o.append("workspace_id", .str(r.workspaceID))
-        o.append("ip_address", .null)
-        o.append("preview_domain", .null)
-        o.append("sandbox_url", .null)
-        o.append("metadata", WorkspaceRecord.stringMap(r.metadataJSON.object ?? JSONObject()))
-        o.append("created_at", .string(r.createdAt))
-        o.append("updated_at", .string(r.updatedAt))
-        return .object(o)
-    }
-}

@@ -26,7 +26,7 @@ enum WorkspacesAPI: ResourceGroup {
         api.patch("/workspaces/{id}", scope: w, summary: "Update a workspace", tag: tag) { try update($0) }
         api.delete("/workspaces/{id}", scope: w, summary: "Delete a workspace (not the default one)", tag: tag) { try delete($0) }
         api.get("/workspaces/{id}/computers", scope: r, summary: "The workspace's sandboxes, shaped as computers", tag: tag) { ctx in
-            try members(ctx) { ComputerShape.json($0) }
+            try members(ctx) { ComputersAPI.computerJSON($0, now: ctx.app.now) }
         }
         api.get("/workspaces/{id}/sandboxes", scope: "sandboxes:read", summary: "The workspace's sandboxes", tag: tag) { ctx in
             try members(ctx) { $0.json(now: ctx.app.now) }

@@ -33,18 +33,16 @@ public struct Principal {
         self.scopes = scopes
     }
 
-    /// `*`, the exact scope, `<group>:*`, and `<group>:write` (which implies `<group>:read`) all grant.
+    /// `*`, the exact scope, `<group>:*`, and any scope of the group for `<group>:read` all grant.
     public func allows(_ scope: String) -> Bool {
         if scopes.contains("*") || scopes.contains(scope) { return true }
         guard let colon = scope.firstIndex(of: ":") else { return false }
         let group = scope[..<colon]
         if scopes.contains("\(group):*") { return true }
-        if scope.hasSuffix(":read") && scopes.contains("\(group):write") { return true }
-        // The action scopes the SDK docs name (`sandboxes:create`, `sandboxes:exec`) open the group's routes:
-        // the mock scopes its routes by read and write only (platform-contract A3).
-        if scope.hasSuffix(":write") || scope.hasSuffix(":read") {
-            if scopes.contains("\(group):create") || scopes.contains("\(group):exec") { return true }
-        }
+        // Any scope of a group (`write`, `exec`, `create`) implies reading it.
+        if scope.hasSuffix(":read") && scopes.contains(where: { $0.hasPrefix(group + ":") }) { return true }
+        // `<group>:create` (platform-contract A3) opens the group's write routes, where its create routes live.
+        if scope.hasSuffix(":write") && scopes.contains("\(group):create") { return true }
         return false
     }
 }
