@@ -145,7 +145,9 @@ final class ScopeRulesTests: XCTestCase {
         XCTAssertTrue(p(["sandboxes:exec"]).allows("sandboxes:read"))
         XCTAssertFalse(p(["sandboxes:exec"]).allows("sandboxes:write"))
         XCTAssertFalse(p(["sandboxes:write"]).allows("sandboxes:exec"))
-        XCTAssertTrue(p(["sandboxes:create"]).allows("sandboxes:write"))
+        XCTAssertTrue(p(["sandboxes:create"]).allows("sandboxes:create"))
+        XCTAssertTrue(p(["sandboxes:write"]).allows("sandboxes:create"))
+        XCTAssertFalse(p(["sandboxes:create"]).allows("sandboxes:write"))  // create-only cannot delete
         XCTAssertFalse(p(["sandboxes:exec"]).allows("templates:read"))
     }
 

@@ -83,7 +83,10 @@ def test_no_escalation_and_unknown_scopes(server, client):
     with pytest.raises(PermissionError):
         writer.api_keys.create(name="exec", scopes=["sandboxes:exec"])
     assert writer.api_keys.create(name="create", scopes=["sandboxes:create"])["scopes"] == ["sandboxes:create"]
-    sb.destroy()
+    # Create is the narrow part of write: a create-only key cannot destroy what it made.
+    with pytest.raises(PermissionError):
+        sb.destroy()
+    client.sandboxes.delete(sb.id)
 
 
 def test_revoke_refuses_the_key_on_the_next_request(server, client):

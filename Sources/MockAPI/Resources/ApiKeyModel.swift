@@ -200,9 +200,7 @@ enum Scopes {
     /// What the creator may do, it may grant; `<group>:create` (which opens write routes) needs write.
     /// `sandboxes:exec` is its own permission: write does not cover it.
     static func covers(_ p: Principal, _ scope: String) -> Bool {
-        if p.allows(scope) { return true }
-        if scope.hasSuffix(":create") { return p.allows(String(scope.dropLast("create".count)) + "write") }
-        return false
+        p.allows(scope)
     }
 
     static func encode(_ scopes: [String]) -> String { JSON.array(scopes.map { .string($0) }).encodedString }

@@ -8,7 +8,7 @@ enum SandboxesAPI: ResourceGroup {
     static func register(_ app: App) {
         let api = APIRoutes(app.router)
         let tag = "sandboxes"
-        api.post("/sandboxes", scope: "sandboxes:write", summary: "Create a sandbox", tag: tag) { try create($0) }
+        api.post("/sandboxes", scope: "sandboxes:create", summary: "Create a sandbox", tag: tag) { try create($0) }
         api.get("/sandboxes", scope: "sandboxes:read", summary: "List sandboxes", tag: tag) { try list($0) }
         api.get("/sandboxes/by-name/{name}", scope: "sandboxes:read", summary: "Get a sandbox by name", tag: tag) { try byName($0) }
         api.get("/sandboxes/{id}", scope: "sandboxes:read", summary: "Get a sandbox", tag: tag) { ctx in

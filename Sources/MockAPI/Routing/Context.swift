@@ -41,8 +41,9 @@ public struct Principal {
         if scopes.contains("\(group):*") { return true }
         // Any scope of a group (`write`, `exec`, `create`) implies reading it.
         if scope.hasSuffix(":read") && scopes.contains(where: { $0.hasPrefix(group + ":") }) { return true }
-        // `<group>:create` (platform-contract A3) opens the group's write routes, where its create routes live.
-        if scope.hasSuffix(":write") && scopes.contains("\(group):create") { return true }
+        // `<group>:create` (platform-contract A3) is the narrow part of write: create routes ask for it, and a
+        // write key has it; a create-only key still cannot update, stop or delete.
+        if scope.hasSuffix(":create") && scopes.contains("\(group):write") { return true }
         return false
     }
 }
