@@ -89,6 +89,17 @@ struct Serve: ParsableCommand {
 
     @Option(name: .customLong("watch-debounce-ms"), help: "File watch: merge changes to a path within this window. [MIOSA_MOCK_WATCH_DEBOUNCE_MS] (default: 20)")
     var watchDebounceMs: Int?
+    @Option(help: "Sandbox command isolation: auto, bwrap, none. [MIOSA_MOCK_ISOLATION] (default: auto = bwrap when it works)")
+    var isolation: String?
+
+    @Option(name: .customLong("exec-timeout"), help: "Default exec timeout in seconds (requests may ask up to 600). [MIOSA_MOCK_EXEC_TIMEOUT] (default: 60)")
+    var execTimeout: Int?
+
+    @Option(name: .customLong("exec-max-output"), help: "Bytes of stdout and of stderr kept per exec; more is truncated. [MIOSA_MOCK_EXEC_MAX_OUTPUT] (default: 10485760)")
+    var execMaxOutput: Int?
+
+    @Option(name: .customLong("kill-grace-ms"), help: "Between SIGTERM and SIGKILL when a command is stopped or times out. [MIOSA_MOCK_KILL_GRACE_MS] (default: 5000)")
+    var killGraceMs: Int?
 
     @Option(name: .customLong("webhook-retry-delays-ms"), help: "Waits before each webhook retry, comma-separated (`off`: no retries); attempts = count + 1; server clock. [MIOSA_MOCK_WEBHOOK_RETRY_DELAYS_MS] (default: 1000,5000,25000)")
     var webhookRetryDelaysMs: String?
@@ -106,6 +117,10 @@ struct Serve: ParsableCommand {
     }
 
     func validate() throws {
+        if let i = isolation, IsolationSetting(rawValue: i) == nil { throw ValidationError("--isolation must be auto, bwrap or none") }
+        if let t = execTimeout, !(1...600).contains(t) { throw ValidationError("--exec-timeout must be 1...600") }
+        if let m = execMaxOutput, m < 1024 { throw ValidationError("--exec-max-output must be at least 1024") }
+        if let g = killGraceMs, g < 0 { throw ValidationError("--kill-grace-ms must be >= 0") }
         if let d = webhookRetryDelaysMs, Serve.delays(d) == nil {
             throw ValidationError("--webhook-retry-delays-ms must be up to 20 comma-separated millisecond values (each at most 86400000)")
         }
@@ -141,6 +156,13 @@ struct Serve: ParsableCommand {
         if let v = sseBufferBytes ?? env("MIOSA_MOCK_SSE_BUFFER_BYTES").flatMap({ Int($0) }) { c.sseBufferBytes = max(64 * 1024, v) }
         if let v = eventsMaxRows ?? env("MIOSA_MOCK_EVENTS_MAX_ROWS").flatMap({ Int($0) }) { c.eventsMaxRows = max(1, v) }
         if let v = watchDebounceMs ?? env("MIOSA_MOCK_WATCH_DEBOUNCE_MS").flatMap({ Int($0) }) { c.watchDebounceMs = UInt64(max(0, v)) }
+        if let raw = isolation ?? env("MIOSA_MOCK_ISOLATION") {
+            guard let v = IsolationSetting(rawValue: raw.lowercased()) else { throw ValidationError("MIOSA_MOCK_ISOLATION must be auto, bwrap or none") }
+            c.isolation = v
+        }
+        if let v = execTimeout ?? env("MIOSA_MOCK_EXEC_TIMEOUT").flatMap({ Int($0) }) { c.execDefaultTimeoutSec = min(600, max(1, v)) }
+        if let v = execMaxOutput ?? env("MIOSA_MOCK_EXEC_MAX_OUTPUT").flatMap({ Int($0) }) { c.execMaxOutputBytes = max(1024, v) }
+        if let v = killGraceMs ?? env("MIOSA_MOCK_KILL_GRACE_MS").flatMap({ Int($0) }) { c.killGraceMs = UInt64(max(0, v)) }
         if let d = (webhookRetryDelaysMs ?? env("MIOSA_MOCK_WEBHOOK_RETRY_DELAYS_MS")).flatMap(Serve.delays) { c.webhookRetryDelaysMs = d }
         if let v = webhookTimeoutMs ?? env("MIOSA_MOCK_WEBHOOK_TIMEOUT_MS").flatMap({ Int($0) }) { c.webhookTimeoutMs = UInt64(min(max(1, v), 600_000)) }
         return c
@@ -164,6 +186,10 @@ struct Serve: ParsableCommand {
             return h
         }
         let config = try configuration()
+        if config.isolation == .bwrap, let problem = Isolation.check(.bwrap) {
+            FileHandleStderr.write("miosa-mock: cannot start: \(problem)\n")
+            throw ExitCode(1)
+        }
         let loop = Loop()
         let server: MockServer
         let port: Int
@@ -186,6 +212,7 @@ struct Serve: ParsableCommand {
             w.start(signal: sig) { signum in
                 server.app.logger.info("signal \(signum): shutting down")
                 for w in watchers { w.close() }
+                server.app.service(SandboxRuntime.self)?.beginShutdown()
                 server.shutdown { loop.stop() }
             }
             watchers.append(w)

@@ -106,3 +106,14 @@ def test_entries_survive_restart(server, client):
     before = client.audit_log.list(resource_id=sb.id)
     server.restart()
     assert server.client().audit_log.list(resource_id=sb.id) == before
+
+
+def test_platform_actions_are_recorded(client):
+    key = client.api_keys.create(name=unique("audited-key"), scopes=["sandboxes:read"])
+    client.api_keys.delete(key["id"])
+    actions = [e["action"] for e in client.audit_log.list(resource_id=key["id"])]
+    assert actions == ["api_key.revoked", "api_key.created"]
+    ws = client.workspaces.create(name=unique("audited-ws"))
+    [entry] = client.audit_log.list(resource_id=ws.id, type="workspace.created")
+    assert entry["actor_id"] == KEY_A_ID and entry["resource_type"] == "workspace"
+    assert all("secret" not in k and "token" not in k for e in client.audit_log.list(type="api_key.*") for k in e["metadata"])

@@ -8,8 +8,8 @@ import Store
 /// response already sees it. An idempotent replay runs no handler, publishes nothing, and so adds no entry.
 ///
 /// Recorded: `sandbox.*` except the state reports `sandbox.ready` and `sandbox.error`; `template.*`;
-/// `webhook.created|updated|deleted`; and the platform prefixes `api_key.`, `workspace.`, `project.`, `member.`,
-/// `invite.`, `tenant.`, `quota.`. Not recorded: data-plane activity (`file.*`, `exec.*`, `process.*`) and delivery
+/// `webhook.created|updated|deleted`; and the platform prefixes `api_key.`, `scoped_token.`, `workspace.`, `project.`,
+/// `member.`, `invite.`, `tenant.`, `quota.`. Not recorded: data-plane activity (`file.*`, `exec.*`, `process.*`) and delivery
 /// outcomes (`webhook.delivered|failed|test`); the event stream carries those.
 final class AuditLogWriter {
     unowned let app: App
@@ -32,8 +32,8 @@ final class AuditLogWriter {
             """),
     ]
 
-    static let recordedPrefixes = ["sandbox.", "template.", "webhook.", "api_key.", "workspace.", "project.", "member.",
-                                   "invite.", "tenant.", "quota."]
+    static let recordedPrefixes = ["sandbox.", "template.", "webhook.", "api_key.", "scoped_token.", "workspace.", "project.",
+                                   "member.", "invite.", "tenant.", "quota."]
     static let excluded: Set<String> = ["sandbox.ready", "sandbox.error", "webhook.delivered", "webhook.failed", "webhook.test"]
 
     static func isAction(_ type: String) -> Bool {

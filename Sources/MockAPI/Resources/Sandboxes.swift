@@ -8,7 +8,7 @@ enum SandboxesAPI: ResourceGroup {
     static func register(_ app: App) {
         let api = APIRoutes(app.router)
         let tag = "sandboxes"
-        api.post("/sandboxes", scope: "sandboxes:write", summary: "Create a sandbox", tag: tag) { try create($0) }
+        api.post("/sandboxes", scope: "sandboxes:create", summary: "Create a sandbox", tag: tag) { try create($0) }
         api.get("/sandboxes", scope: "sandboxes:read", summary: "List sandboxes", tag: tag) { try list($0) }
         api.get("/sandboxes/by-name/{name}", scope: "sandboxes:read", summary: "Get a sandbox by name", tag: tag) { try byName($0) }
         api.get("/sandboxes/{id}", scope: "sandboxes:read", summary: "Get a sandbox", tag: tag) { ctx in
@@ -223,7 +223,7 @@ enum SandboxesAPI: ResourceGroup {
                 sets += ", deadline = ?"
                 args.append(.double(app.now + Double(t)))
             }
-        case "stopped", "paused": sets += ", stopped_at = ?"; args.append(.text(now))
+        case "stopped", "paused": sets += ", stopped_at = ?, deadline = NULL"; args.append(.text(now))  // lifetime restarts on resume
         case "destroyed": sets += ", destroyed_at = ?, deadline = NULL"; args.append(.text(now))
         default: break
         }
@@ -238,7 +238,11 @@ enum SandboxesAPI: ResourceGroup {
         }
         app.publish(type, tenantID: tenantID, workspaceID: record.workspaceID, sandboxID: id, resourceType: "sandbox",
                     resourceID: id, data: record.json(now: app.now), actorID: actorID)
-        if next == "destroyed" { SandboxDirs.remove(app: app, id: id) }
+        if next == "destroyed" {
+            // The `sandbox.destroyed` subscriber has SIGKILLed its commands; remove the files once they are gone.
+            if let rt = app.service(SandboxRuntime.self) { rt.whenIdle(id) { SandboxDirs.remove(app: app, id: id) } }
+            else { SandboxDirs.remove(app: app, id: id) }
+        }
         return record
     }
 
@@ -250,8 +254,13 @@ enum SandboxesAPI: ResourceGroup {
 
     static func destroy(_ ctx: RequestContext) throws -> Reply {
         let c = try ctx.caller
-        try apply(ctx.app, id: ctx.param("id"), tenantID: c.tenantID, .destroy, actorID: c.keyID)
-        return .noContent
+        let id = ctx.param("id")
+        try apply(ctx.app, id: id, tenantID: c.tenantID, .destroy, actorID: c.keyID)
+        // Answer once its processes are dead and its directory is gone (bounded: they were SIGKILLed).
+        guard let rt = ctx.app.service(SandboxRuntime.self), rt.liveCount(id) > 0 else { return .noContent }
+        let answer = AsyncAnswer()
+        rt.whenIdle(id) { answer.resolve(.noContent) }
+        return answer.reply
     }
 
     static func extend(_ ctx: RequestContext) throws -> Reply {

@@ -66,7 +66,11 @@ enum WebhookCatalog {
         ("run", ["run.created", "run.started", "run.completed", "run.failed", "run.cancelled"]),
         ("deployment", ["deployment.succeeded", "deployment.failed"]),
         ("workspace", ["workspace.created", "workspace.updated", "workspace.deleted"]),
+        ("project", ["project.created", "project.updated", "project.moved", "project.deleted"]),
+        ("tenant", ["tenant.branding_updated", "tenant.preview_domain_updated", "tenant.preview_domain_verified",
+                    "tenant.preview_domain_deleted"]),
         ("api_key", ["api_key.created", "api_key.updated", "api_key.revoked", "api_key.rotated"]),
+        ("scoped_token", ["scoped_token.created", "scoped_token.revoked"]),
         ("webhook", ["webhook.created", "webhook.updated", "webhook.deleted", "webhook.delivered", "webhook.failed", "webhook.test"]),
     ]
     static let workspaceScoped = ["sandbox", "computer", "exec", "process", "file", "build", "run", "deployment"]

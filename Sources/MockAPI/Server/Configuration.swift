@@ -34,6 +34,14 @@ public struct Configuration {
     public var eventsMaxAgeSec: Double = 7 * 86_400
     /// File watch: notifications within this window are merged into one change per path.
     public var watchDebounceMs: UInt64 = 20
+    /// How sandbox commands are confined: `auto` (bwrap when it works), `bwrap` (required), `none`.
+    public var isolation: IsolationSetting = .auto
+    /// Exec timeout when a request gives none (seconds); requests may ask for up to 600.
+    public var execDefaultTimeoutSec = 60
+    /// Output kept per stream of one exec (stdout and stderr each); beyond it `truncated: true`.
+    public var execMaxOutputBytes = 10 * 1024 * 1024
+    /// Between SIGTERM and SIGKILL when a command is stopped or times out.
+    public var killGraceMs: UInt64 = 5_000
     /// Webhooks: the wait before each retry (the first attempt is immediate), so attempts = count + 1.
     /// Measured on the server clock: `/_mock/clock` advance makes retries due.
     public var webhookRetryDelaysMs: [UInt64] = [1_000, 5_000, 25_000]
