@@ -46,6 +46,36 @@ struct KeyRecord {
         return r
     }
 
+    /// One page of the caller's rows of these kinds (a SQL list of quoted literals), newest first, with the
+    /// `status` / `include_revoked` filters and exact-match `filters` from the query string.
+    static func listReply(_ ctx: RequestContext, kinds: String, filters: [String]) throws -> Reply {
+        let c = try ctx.caller
+        let q = ctx.query
+        let page = try Page(query: q)
+        var whereSQL = "tenant_id = ? AND kind IN (\(kinds))"
+        var args: [SQLValue] = [.text(c.tenantID)]
+        if let s = q["status"] {
+            guard let (sql, a) = statusFilter(s, now: ctx.app.now) else {
+                throw APIError.badRequest("status must be active, disabled, revoked or expired.", code: "invalid_filter")
+            }
+            whereSQL += sql; args += a
+        } else if q.bool("include_revoked") != true {
+            whereSQL += " AND status != 'revoked'"
+        }
+        for key in filters {
+            if let v = q[key] { whereSQL += " AND \(key) = ?"; args.append(.text(v)) }
+        }
+        let db = ctx.app.db
+        let total = try db.scalarInt("SELECT COUNT(*) FROM api_keys WHERE " + whereSQL, args) ?? 0
+        var items: [JSON] = []
+        let now = ctx.app.now
+        try db.forEach(select + " WHERE " + whereSQL + " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                       args + [.of(page.pageSize), .of(page.offset)]) { s in
+            items.append(KeyRecord(s).json(now: now)); return true
+        }
+        return .json(200, Envelope.list(items, page: page, total: total))
+    }
+
     /// SQL for a `status` list filter (`expired` is derived from `expires_at`, not stored), or nil when unknown.
     static func statusFilter(_ status: String, now: Double) -> (String, [SQLValue])? {
         let at = SQLValue.text(Time.iso(now))

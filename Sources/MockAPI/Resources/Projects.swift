@@ -83,8 +83,7 @@ enum ProjectsAPI: ResourceGroup {
         let db = app.db
         var f = try ctx.fields()
         let name = f.string("name", required: true, maxLength: 255, allowEmpty: false)
-        let slug = f.string("slug", maxLength: 63)
-        if let s = slug, !isValidSlug(s) { f.fail("slug", "must be lowercase letters, digits and single dashes") }
+        let slug = f.slug("slug")
         let description = f.string("description", maxLength: 2000)
         let metadata = readMetadata(&f) ?? "{}"
         return try db.transaction {
@@ -129,11 +128,8 @@ enum ProjectsAPI: ResourceGroup {
         if let n = f.string("name", maxLength: 255, allowEmpty: false) { sets.append("name = ?"); args.append(.text(n)) }
         if f.present("description") { sets.append("description = ?"); args.append(.of(f.string("description", maxLength: 2000))) }
         if f.present("metadata") { sets.append("metadata = ?"); args.append(.text(readMetadata(&f) ?? "{}")) }
-        let slug = f.string("slug", maxLength: 63)
-        if let s = slug {
-            if !isValidSlug(s) { f.fail("slug", "must be lowercase letters, digits and single dashes") }
-            sets.append("slug = ?"); args.append(.text(s))
-        }
+        let slug = f.slug("slug")
+        if let s = slug { sets.append("slug = ?"); args.append(.text(s)) }
         try f.finish()
         if let s = slug, try slugTaken(db, workspace: workspace, slug: s, except: id) { throw slugConflict(s) }
         try db.run("UPDATE projects SET \(sets.joined(separator: ", ")) WHERE id = ?", args + [.text(id)])

@@ -41,8 +41,7 @@ enum SandboxesAPI: ResourceGroup {
         let app = ctx.app
         var f = try ctx.fields()
         let name = f.string("name", maxLength: 255)
-        let slug = f.string("slug", maxLength: 63)
-        if let s = slug, !isValidSlug(s) { f.fail("slug", "must be lowercase letters, digits and single dashes") }
+        let slug = f.slug("slug")
         let template = f.string("template_id", maxLength: 255) ?? f.string("template", maxLength: 255)
             ?? f.string("template_type", maxLength: 255) ?? f.string("image", maxLength: 255) ?? "miosa-sandbox"
         let sizeName = f.oneOf("size", SandboxSize.tiers.map(\.name) + ["xlarge"])
@@ -159,10 +158,9 @@ enum SandboxesAPI: ResourceGroup {
         var args: [SQLValue] = []
         if f.present("name") { sets.append("name = ?"); args.append(.of(f.string("name", maxLength: 255))) }
         if f.present("slug") {
-            let slug = f.string("slug", maxLength: 63)
+            let slug = f.slug("slug")
             if let s = slug {
-                if !isValidSlug(s) { f.fail("slug", "must be lowercase letters, digits and single dashes") }
-                else if try db.scalarInt("SELECT 1 FROM sandboxes WHERE tenant_id = ? AND slug = ? AND id != ? AND state != 'destroyed'",
+                if try db.scalarInt("SELECT 1 FROM sandboxes WHERE tenant_id = ? AND slug = ? AND id != ? AND state != 'destroyed'",
                                          [.text(c.tenantID), .text(s), .text(id)]) != nil {
                     throw APIError.conflict("A sandbox with slug \(s) already exists.", code: "slug_taken")
                 }

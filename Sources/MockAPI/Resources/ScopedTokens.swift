@@ -74,31 +74,7 @@ enum ScopedTokensAPI: ResourceGroup {
     }
 
     static func list(_ ctx: RequestContext) throws -> Reply {
-        let c = try ctx.caller
-        let q = ctx.query
-        let page = try Page(query: q)
-        var whereSQL = "tenant_id = ? AND kind = 'scoped_token'"
-        var args: [SQLValue] = [.text(c.tenantID)]
-        if let s = q["status"] {
-            guard let (sql, a) = KeyRecord.statusFilter(s, now: ctx.app.now) else {
-                throw APIError.badRequest("status must be active, disabled, revoked or expired.", code: "invalid_filter")
-            }
-            whereSQL += sql; args += a
-        } else if q.bool("include_revoked") != true {
-            whereSQL += " AND status != 'revoked'"
-        }
-        for key in ["user_id", "workspace_id"] {
-            if let v = q[key] { whereSQL += " AND \(key) = ?"; args.append(.text(v)) }
-        }
-        let db = ctx.app.db
-        let total = try db.scalarInt("SELECT COUNT(*) FROM api_keys WHERE " + whereSQL, args) ?? 0
-        var items: [JSON] = []
-        let now = ctx.app.now
-        try db.forEach(KeyRecord.select + " WHERE " + whereSQL + " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
-                       args + [.of(page.pageSize), .of(page.offset)]) { s in
-            items.append(KeyRecord(s).json(now: now)); return true
-        }
-        return .json(200, Envelope.list(items, page: page, total: total))
+        try KeyRecord.listReply(ctx, kinds: "'scoped_token'", filters: ["user_id", "workspace_id"])
     }
 
     static func revoke(_ ctx: RequestContext) throws -> Reply {

@@ -88,8 +88,7 @@ enum TemplatesAPI: ResourceGroup {
         let db = app.db
         var f = try ctx.fields()
         let name = f.string("name", required: true, maxLength: 255, allowEmpty: false)
-        let slug = f.string("slug", maxLength: 63)
-        if let s = slug, !isValidSlug(s) { f.fail("slug", "must be lowercase letters, digits and single dashes") }
+        let slug = f.slug("slug")
         let description = f.string("description", maxLength: 4096)
         let metadata = f.object("metadata") ?? JSONObject()
         let spec = f.raw("build_spec")

@@ -60,8 +60,7 @@ enum WorkspacesAPI: ResourceGroup {
         let db = app.db
         var f = try ctx.fields()
         let name = f.string("name", required: true, maxLength: 255, allowEmpty: false)
-        let slug = f.string("slug", maxLength: 63)
-        if let s = slug, !isValidSlug(s) { f.fail("slug", "must be lowercase letters, digits and single dashes") }
+        let slug = f.slug("slug")
         let description = f.string("description", maxLength: 2000)
         let metadata = readMetadata(&f) ?? "{}"
         let extWs = f.string("external_workspace_id", maxLength: 255)
@@ -129,11 +128,8 @@ enum WorkspacesAPI: ResourceGroup {
         if let n = name { sets.append("name = ?"); args.append(.text(n)) }
         if f.present("description") { sets.append("description = ?"); args.append(.of(f.string("description", maxLength: 2000))) }
         if f.present("metadata") { sets.append("metadata = ?"); args.append(.text(readMetadata(&f) ?? "{}")) }
-        let slug = f.string("slug", maxLength: 63)
-        if let s = slug {
-            if !isValidSlug(s) { f.fail("slug", "must be lowercase letters, digits and single dashes") }
-            sets.append("slug = ?"); args.append(.text(s))
-        }
+        let slug = f.slug("slug")
+        if let s = slug { sets.append("slug = ?"); args.append(.text(s)) }
         let allowDuplicate = f.bool("allow_duplicate_name") ?? false
         try f.finish()
         if let n = name, !allowDuplicate, let existing = try nameTaken(db, tenantID: c.tenantID, name: n, except: current.id) {

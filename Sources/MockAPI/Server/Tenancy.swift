@@ -65,13 +65,11 @@ public final class Tenancy {
         let db = app.db
         let now = app.nowISO
         let wsID = f.string("workspace_id")
-        let wsSlug = f.string("workspace_slug", maxLength: 63)
+        let wsSlug = f.slug("workspace_slug")
         let wsName = f.string("workspace_name", maxLength: 255)
         let pID = f.string("project_id")
-        let pSlug = f.string("project_slug", maxLength: 63)
+        let pSlug = f.slug("project_slug")
         let pName = f.string("project_name", maxLength: 255)
-        if let s = wsSlug, !isValidSlug(s) { f.fail("workspace_slug", "must be lowercase letters, digits and dashes") }
-        if let s = pSlug, !isValidSlug(s) { f.fail("project_slug", "must be lowercase letters, digits and dashes") }
         try f.finish()
 
         var workspace = caller.workspaceID
