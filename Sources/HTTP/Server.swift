@@ -145,6 +145,8 @@ public final class HTTPStream {
     fileprivate var pending: [UInt8] = []
     /// The client went away or the server is shutting down; stop producing.
     public var onClose: (() -> Void)?
+    /// Everything written so far has reached the kernel: a producer that paused on `bufferedBytes` resumes here.
+    public var onDrain: (() -> Void)?
 
     public var isOpen: Bool { !closed && !ended }
 
@@ -193,7 +195,13 @@ public final class HTTPStream {
         closed = true
         let cb = onClose
         onClose = nil
+        onDrain = nil
         cb?()
+    }
+
+    fileprivate func drained() {
+        guard isOpen, pending.isEmpty else { return }
+        onDrain?()
     }
 }
 
@@ -239,7 +247,10 @@ final class HTTPConnection {
         parser.onRequest = { [unowned self] req, tooLarge in self.requestArrived(req, tooLarge: tooLarge) }
         tcp.onRead = { [unowned self] bytes in self.read(bytes) }
         tcp.onEnd = { [unowned self] err in self.peerClosed(err) }
-        tcp.onDrain = { [unowned self] in self.flush() }
+        tcp.onDrain = { [unowned self] in
+            self.flush()
+            self.exchanges.first?.stream?.drained()
+        }
         tcp.onClose = { [unowned self] in self.closed() }
         tcp.startReading()
         arm(cfg.idleTimeoutMs)

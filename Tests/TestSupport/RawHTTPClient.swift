@@ -46,6 +46,7 @@ public final class RawHTTPClient {
         var off = 0
         while off < bytes.count {
             let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { throw ClientError(description: "send failed: errno \(errno)") }
             off += n
         }
@@ -56,7 +57,10 @@ public final class RawHTTPClient {
 
     private func fill() throws -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
-        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        // A server in this process that spawns children gets SIGCHLD (libuv's handler); a recv with
+        // SO_RCVTIMEO is never restarted after a signal (socket(7)), so EINTR means "try again".
+        var n: Int
+        repeat { n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } } while n < 0 && errno == EINTR
         if n < 0 { throw ClientError(description: "recv failed or timed out: errno \(errno)") }
         if n == 0 { return false }
         buffer.append(contentsOf: chunk[0..<n])

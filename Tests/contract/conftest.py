@@ -80,10 +80,21 @@ class Server:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
 
+    def control(self):
+        """httpx on the server root, for /_mock/* and /openapi.json (no key)."""
+        return httpx.Client(base_url=self.url, timeout=30)
+
+
+# The default server keeps rate limiting on (every response carries X-RateLimit-*) with limits no test module
+# reaches: modules share one API key, and the documented 20/min on auth routes is easy to exceed.
+# test_rate_limits.py starts its own servers with low limits.
+GENEROUS_LIMITS = ["--rate-limit-general", "1000000", "--rate-limit-auth", "1000000",
+                   "--rate-limit-unauthenticated", "1000000"]
+
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server()
+    s = Server(extra_args=GENEROUS_LIMITS)
     yield s
     s.stop()
 

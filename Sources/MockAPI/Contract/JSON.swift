@@ -40,6 +40,21 @@ public enum JSON: Equatable {
         }
     }
 
+    /// JSON has one number type: `.int(2)` equals `.double(2.0)` (the encoder writes integral doubles as integers).
+    public static func == (a: JSON, b: JSON) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.int(let x), .int(let y)): return x == y
+        case (.double(let x), .double(let y)): return x == y
+        case (.int(let x), .double(let y)), (.double(let y), .int(let x)): return Double(x) == y && Int64(exactly: y) == x
+        case (.string(let x), .string(let y)): return x == y
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)): return x == y
+        default: return false
+        }
+    }
+
     public var typeName: String {
         switch self {
         case .null: return "null"

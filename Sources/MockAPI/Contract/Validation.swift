@@ -92,6 +92,13 @@ public struct FieldReader {
         return out
     }
 
+    /// A slug (lowercase letters, digits, single dashes, ≤ 63 bytes); an invalid one is recorded and read as nil.
+    public mutating func slug(_ name: String) -> String? {
+        guard let s = string(name, maxLength: 63) else { return nil }
+        guard isValidSlug(s) else { fail(name, "must be lowercase letters, digits and single dashes"); return nil }
+        return s
+    }
+
     public mutating func oneOf(_ name: String, _ allowed: [String]) -> String? {
         guard let s = string(name) else { return nil }
         guard allowed.contains(s) else { fail(name, "must be one of: \(allowed.joined(separator: ", "))"); return nil }

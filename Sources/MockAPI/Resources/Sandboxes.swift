@@ -8,7 +8,7 @@ enum SandboxesAPI: ResourceGroup {
     static func register(_ app: App) {
         let api = APIRoutes(app.router)
         let tag = "sandboxes"
-        api.post("/sandboxes", scope: "sandboxes:write", summary: "Create a sandbox", tag: tag) { try create($0) }
+        api.post("/sandboxes", scope: "sandboxes:create", summary: "Create a sandbox", tag: tag) { try create($0) }
         api.get("/sandboxes", scope: "sandboxes:read", summary: "List sandboxes", tag: tag) { try list($0) }
         api.get("/sandboxes/by-name/{name}", scope: "sandboxes:read", summary: "Get a sandbox by name", tag: tag) { try byName($0) }
         api.get("/sandboxes/{id}", scope: "sandboxes:read", summary: "Get a sandbox", tag: tag) { ctx in
@@ -41,8 +41,7 @@ enum SandboxesAPI: ResourceGroup {
         let app = ctx.app
         var f = try ctx.fields()
         let name = f.string("name", maxLength: 255)
-        let slug = f.string("slug", maxLength: 63)
-        if let s = slug, !isValidSlug(s) { f.fail("slug", "must be lowercase letters, digits and single dashes") }
+        let slug = f.slug("slug")
         let template = f.string("template_id", maxLength: 255) ?? f.string("template", maxLength: 255)
             ?? f.string("template_type", maxLength: 255) ?? f.string("image", maxLength: 255) ?? "miosa-sandbox"
         let sizeName = f.oneOf("size", SandboxSize.tiers.map(\.name) + ["xlarge"])
@@ -92,35 +91,12 @@ enum SandboxesAPI: ResourceGroup {
                                               [.text(c.tenantID), .text(s)]) != nil {
                 throw APIError.conflict("A sandbox with slug \(s) already exists.", code: "slug_taken")
             }
-            let id = IDs.uuid()
-            let now = app.now
-            let nowISO = Time.iso(now)
-            let booting = app.config.bootDelayMs > 0
-            let deadline: SQLValue = (!alwaysOn && (timeout ?? 0) > 0) ? .double(now + Double(timeout!)) : .null
-            try db.run("""
-                INSERT INTO sandboxes (id, tenant_id, workspace_id, project_id, name, slug, state, template_id, size,
-                    cpu_count, memory_mb, disk_size_mb, region, timeout_sec, idle_timeout_sec, always_on, persistent,
-                    metadata, tags, env, external_workspace_id, external_user_id, external_project_id, boot_ms,
-                    created_at, started_at, ready_at, updated_at, deadline)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [.text(id), .text(c.tenantID), .text(owner.workspaceID), .of(owner.projectID), .of(name), .of(slug),
-                      .text(booting ? "creating" : "running"), .text(template), .text(size.name),
-                      .of(size.cpu), .of(size.memoryMB), .of(size.diskMB), .of(region), .of(timeout), .of(idle),
-                      .of(alwaysOn), .of(persistent), .text(JSON.object(metadata).encodedString),
-                      .text(JSON.array(tags.map { .string($0) }).encodedString), .text(JSON.object(env).encodedString),
-                      .of(extWs), .of(extUser), .of(extProject), .of(Int(app.config.bootDelayMs)),
-                      .text(nowISO), booting ? .null : .text(nowISO), booting ? .null : .text(nowISO), .text(nowISO), deadline])
-            try SandboxDirs.create(app: app, id: id, template: template)
-            let record = try SandboxRecord.load(db, id: id, tenantID: c.tenantID)
-            let json = record.json(now: now)
-            app.publish("sandbox.created", tenantID: c.tenantID, workspaceID: owner.workspaceID, sandboxID: id,
-                        resourceType: "sandbox", resourceID: id, data: json, actorID: c.keyID)
-            if booting {
-                app.service(SandboxBoot.self)?.schedule(id: id, tenantID: c.tenantID, afterMs: app.config.bootDelayMs)
-            } else {
-                app.publish("sandbox.ready", tenantID: c.tenantID, workspaceID: owner.workspaceID, sandboxID: id,
-                            resourceType: "sandbox", resourceID: id, data: json, actorID: c.keyID)
-            }
+            var spec = NewSandbox(template: template, workspaceID: owner.workspaceID)
+            spec.name = name; spec.slug = slug; spec.size = size; spec.region = region
+            spec.timeoutSec = timeout; spec.idleTimeoutSec = idle; spec.alwaysOn = alwaysOn; spec.persistent = persistent
+            spec.metadata = metadata; spec.tags = tags; spec.env = env; spec.projectID = owner.projectID
+            spec.externalWorkspaceID = extWs; spec.externalUserID = extUser; spec.externalProjectID = extProject
+            let json = try insert(app, spec, tenantID: c.tenantID, actorID: c.keyID).json(now: app.now)
             return .created(json)
         }
     }
@@ -183,10 +159,9 @@ enum SandboxesAPI: ResourceGroup {
         var args: [SQLValue] = []
         if f.present("name") { sets.append("name = ?"); args.append(.of(f.string("name", maxLength: 255))) }
         if f.present("slug") {
-            let slug = f.string("slug", maxLength: 63)
+            let slug = f.slug("slug")
             if let s = slug {
-                if !isValidSlug(s) { f.fail("slug", "must be lowercase letters, digits and single dashes") }
-                else if try db.scalarInt("SELECT 1 FROM sandboxes WHERE tenant_id = ? AND slug = ? AND id != ? AND state != 'destroyed'",
+                if try db.scalarInt("SELECT 1 FROM sandboxes WHERE tenant_id = ? AND slug = ? AND id != ? AND state != 'destroyed'",
                                          [.text(c.tenantID), .text(s), .text(id)]) != nil {
                     throw APIError.conflict("A sandbox with slug \(s) already exists.", code: "slug_taken")
                 }
@@ -247,7 +222,7 @@ enum SandboxesAPI: ResourceGroup {
                 sets += ", deadline = ?"
                 args.append(.double(app.now + Double(t)))
             }
-        case "stopped", "paused": sets += ", stopped_at = ?"; args.append(.text(now))
+        case "stopped", "paused": sets += ", stopped_at = ?, deadline = NULL"; args.append(.text(now))  // lifetime restarts on resume
         case "destroyed": sets += ", destroyed_at = ?, deadline = NULL"; args.append(.text(now))
         default: break
         }
@@ -262,7 +237,11 @@ enum SandboxesAPI: ResourceGroup {
         }
         app.publish(type, tenantID: tenantID, workspaceID: record.workspaceID, sandboxID: id, resourceType: "sandbox",
                     resourceID: id, data: record.json(now: app.now), actorID: actorID)
-        if next == "destroyed" { SandboxDirs.remove(app: app, id: id) }
+        if next == "destroyed" {
+            // The `sandbox.destroyed` subscriber has SIGKILLed its commands; remove the files once they are gone.
+            if let rt = app.service(SandboxRuntime.self) { rt.whenIdle(id) { SandboxDirs.remove(app: app, id: id) } }
+            else { SandboxDirs.remove(app: app, id: id) }
+        }
         return record
     }
 
@@ -274,8 +253,13 @@ enum SandboxesAPI: ResourceGroup {
 
     static func destroy(_ ctx: RequestContext) throws -> Reply {
         let c = try ctx.caller
-        try apply(ctx.app, id: ctx.param("id"), tenantID: c.tenantID, .destroy, actorID: c.keyID)
-        return .noContent
+        let id = ctx.param("id")
+        try apply(ctx.app, id: id, tenantID: c.tenantID, .destroy, actorID: c.keyID)
+        // Answer once its processes are dead and its directory is gone (bounded: they were SIGKILLed).
+        guard let rt = ctx.app.service(SandboxRuntime.self), rt.liveCount(id) > 0 else { return .noContent }
+        let answer = AsyncAnswer()
+        rt.whenIdle(id) { answer.resolve(.noContent) }
+        return answer.reply
     }
 
     static func extend(_ ctx: RequestContext) throws -> Reply {
@@ -377,11 +361,13 @@ final class SandboxBoot {
 
 /// Per-sandbox directories: `<data>/sandboxes/<id>/workspace` is what the API calls `/workspace`.
 enum SandboxDirs {
-    static func create(app: App, id: String, template: String) throws {
+    /// Creates the root and its mounts; `/workspace` is seeded from the template's fixture folder, if any.
+    static func create(app: App, id: String, template: String?) throws {
         let fm = FileManager.default
         for sub in ["workspace", "tmp", "home"] {
             try fm.createDirectory(atPath: SandboxPaths.root(app, id) + "/" + sub, withIntermediateDirectories: true)
         }
+        if let t = template { try TemplateSeed.seed(app: app, template: t, into: SandboxPaths.workspace(app, id)) }
     }
 
     static func remove(app: App, id: String) {

@@ -33,13 +33,17 @@ public struct Principal {
         self.scopes = scopes
     }
 
-    /// `*`, the exact scope, `<group>:*`, and `<group>:write` (which implies `<group>:read`) all grant.
+    /// `*`, the exact scope, `<group>:*`, and any scope of the group for `<group>:read` all grant.
     public func allows(_ scope: String) -> Bool {
         if scopes.contains("*") || scopes.contains(scope) { return true }
         guard let colon = scope.firstIndex(of: ":") else { return false }
         let group = scope[..<colon]
         if scopes.contains("\(group):*") { return true }
-        if scope.hasSuffix(":read") && scopes.contains("\(group):write") { return true }
+        // Any scope of a group (`write`, `exec`, `create`) implies reading it.
+        if scope.hasSuffix(":read") && scopes.contains(where: { $0.hasPrefix(group + ":") }) { return true }
+        // `<group>:create` (platform-contract A3) is the narrow part of write: create routes ask for it, and a
+        // write key has it; a create-only key still cannot update, stop or delete.
+        if scope.hasSuffix(":create") && scopes.contains("\(group):write") { return true }
         return false
     }
 }

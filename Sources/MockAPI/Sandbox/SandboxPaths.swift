@@ -23,11 +23,13 @@ public enum SandboxPaths {
     public static func normalize(_ path: String) throws -> String {
         guard !path.isEmpty else { throw invalid(path, "is empty") }
         guard !path.utf8.contains(0) else { throw invalid(path, "contains a NUL byte") }
+        guard path.utf8.count <= 4096 else { throw invalid(String(path.prefix(64)) + "...", "is longer than 4096 bytes") }
         let absolute = path.hasPrefix("/") ? path : "/workspace/" + path
         var parts: [Substring] = []
         for seg in absolute.split(separator: "/", omittingEmptySubsequences: true) {
             if seg == "." { continue }
             if seg == ".." { throw invalid(path, "must not contain '..'") }
+            if seg.utf8.count > 255 { throw invalid(path, "has a segment longer than 255 bytes") }
             parts.append(seg)
         }
         let norm = "/" + parts.joined(separator: "/")
@@ -37,14 +39,26 @@ public enum SandboxPaths {
         return norm
     }
 
+    /// True for `/workspace`, `/tmp` and `/home/user` themselves (never deleted, renamed or replaced).
+    public static func isMountRoot(_ normalized: String) -> Bool { mounts.contains { $0.api == normalized } }
+
     /// The host path for an API path, confined to the sandbox root (symlinks included).
-    /// `mustExist` false allows a missing final component (for writes), still checking its parent.
-    public static func hostPath(_ app: App, _ sandboxID: String, _ apiPath: String) throws -> String {
+    /// A missing final component is allowed (for writes); its existing ancestors are still checked.
+    /// With `followFinal` false the last component is not resolved (lstat semantics: delete or rename a
+    /// symlink itself), but every directory above it is.
+    public static func hostPath(_ app: App, _ sandboxID: String, _ apiPath: String, followFinal: Bool = true) throws -> String {
         let norm = try normalize(apiPath)
         let m = mounts.first { norm == $0.api || norm.hasPrefix($0.api + "/") }!
         let rootDir = root(app, sandboxID)
+        guard realpathOf(rootDir) != nil else {
+            throw APIError(409, "sandbox_filesystem_unavailable", "Sandbox \(sandboxID) has no filesystem on this server.")
+        }
         let host = rootDir + "/" + m.host + String(norm.dropFirst(m.api.count))
-        try confine(host, root: rootDir, apiPath: apiPath)
+        if followFinal || isMountRoot(norm) {
+            try confine(host, root: rootDir, apiPath: apiPath)
+        } else {
+            try confine((host as NSString).deletingLastPathComponent, root: rootDir, apiPath: apiPath)
+        }
         return host
     }
 
@@ -64,10 +78,11 @@ public enum SandboxPaths {
         if real != realRoot && !real.hasPrefix(realRoot + "/") {
             throw invalid(apiPath, "resolves outside the sandbox through a symbolic link")
         }
-        // A dangling symlink as the last component would be followed by a write: refuse it.
+        // realpath() failed below `probe`: if that is because the next component is a dangling symlink,
+        // a write would follow it wherever it points (possibly outside), so refuse it.
         var st = stat()
         if suffix.isEmpty == false, lstat(probe + "/" + suffix[0], &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK {
-            throw invalid(apiPath, "is a symbolic link that leads outside the sandbox")
+            throw invalid(apiPath, "goes through a dangling symbolic link")
         }
     }
 
@@ -86,5 +101,14 @@ public enum SandboxPaths {
             if host.hasPrefix(base + "/") { return m.api + String(host.dropFirst(base.count)) }
         }
         return host
+    }
+
+    /// A path taken from a URL (`GET /files/workspace/a.txt`): absolute when it names a mount
+    /// (`workspace/...`, `tmp/...`, `home/user/...`), else relative to `/workspace`.
+    public static func fromURLPath(_ raw: String) -> String {
+        let trimmed = raw.drop { $0 == "/" }
+        let candidate = "/" + trimmed
+        if mounts.contains(where: { candidate == $0.api || candidate.hasPrefix($0.api + "/") }) { return candidate }
+        return String(trimmed)
     }
 }

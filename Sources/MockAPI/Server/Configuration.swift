@@ -21,6 +21,34 @@ public struct Configuration {
     /// Log each request at info level.
     public var logRequests = true
     public var shutdownGraceMs: UInt64 = 5_000
+    /// Per-minute request limits (rest-api-conventions: rate limits); `rateLimits.enabled = false` turns them off.
+    public var rateLimits = RateLimits()
+    /// How many requests `/_mock/requests` remembers (oldest dropped first); 0 keeps none.
+    public var journalSize = 1000
+    /// SSE: a `: keepalive` comment on every open stream this often.
+    public var sseHeartbeatMs: UInt64 = 15_000
+    /// SSE: unsent bytes a subscriber may hold before it is disconnected (a slow reader costs no more).
+    public var sseBufferBytes = 1 << 20
+    /// Event log (replay by Last-Event-ID): rows kept, and age in seconds by the server clock.
+    public var eventsMaxRows = 100_000
+    public var eventsMaxAgeSec: Double = 7 * 86_400
+    /// File watch: notifications within this window are merged into one change per path.
+    public var watchDebounceMs: UInt64 = 20
+    /// How sandbox commands are confined: `auto` (bwrap when it works), `bwrap` (required), `none`.
+    public var isolation: IsolationSetting = .auto
+    /// Exec timeout when a request gives none (seconds); requests may ask for up to 600.
+    public var execDefaultTimeoutSec = 60
+    /// Output kept per stream of one exec (stdout and stderr each); beyond it `truncated: true`.
+    public var execMaxOutputBytes = 10 * 1024 * 1024
+    /// Between SIGTERM and SIGKILL when a command is stopped or times out.
+    public var killGraceMs: UInt64 = 5_000
+    /// Webhooks: the wait before each retry (the first attempt is immediate), so attempts = count + 1.
+    /// Measured on the server clock: `/_mock/clock` advance makes retries due.
+    public var webhookRetryDelaysMs: [UInt64] = [1_000, 5_000, 25_000]
+    /// Webhooks: one deadline for connect and a complete response.
+    public var webhookTimeoutMs: UInt64 = 10_000
+    /// Webhooks: attempts in flight at once (the rest wait in the outbox).
+    public var webhookConcurrency = 16
 
     public init() {}
 

@@ -51,7 +51,7 @@ final class Dispatcher {
                     return
                 }
             } catch {
-                finish(ctx, .error(apiError(error, ctx)), ran: i + 1, responder)
+                finish(ctx, .error(Dispatcher.apiError(error, ctx)), ran: i + 1, responder)
                 return
             }
         }
@@ -59,12 +59,12 @@ final class Dispatcher {
         do {
             reply = try ctx.route!.handler(ctx)
         } catch {
-            reply = .error(apiError(error, ctx))
+            reply = .error(Dispatcher.apiError(error, ctx))
         }
         finish(ctx, reply, ran: mws.count, responder)
     }
 
-    func apiError(_ error: Error, _ ctx: RequestContext) -> APIError {
+    static func apiError(_ error: Error, _ ctx: RequestContext) -> APIError {
         if let e = error as? APIError { return e }
         ctx.logger.error("unhandled error \(error) for \(ctx.method) \(ctx.path) request_id=\(ctx.requestID)")
         return APIError.internalError("An internal error occurred (request \(ctx.requestID)).")
@@ -82,6 +82,7 @@ final class Dispatcher {
         case .stream(let status, let headers, let start):
             var head = HTTPResponse(status: status)
             for (k, v) in headers { head.headers.add(k, v) }
+            ctx.storage[RequestContext.streamReplyKey] = true  // `after` sees only the head (idempotency stores no streams)
             decorate(ctx, &head, ran: ran)
             guard !responder.isCancelled else { return }
             let stream = responder.startStream(head)

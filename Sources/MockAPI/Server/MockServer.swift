@@ -56,6 +56,7 @@ public final class MockServer {
         for g in Groups.all { migrations += g.migrations }
         let applied = try db.migrate(migrations, now: app.nowISO)
         if !applied.isEmpty { log.info("applied migrations \(applied)") }
+        try ClockControl.restore(app)
 
         let tenancy = Tenancy(app: app)
         app.register(tenancy)
@@ -65,7 +66,10 @@ public final class MockServer {
             log.info("loaded fixtures from \(config.fixturesPath ?? "the embedded default")")
         }
 
-        app.middlewares = [RequestLogMiddleware(), AuthMiddleware(tenancy: tenancy)]
+        // Order matters: `before` runs top down, `after` bottom up (Routing/Context.swift).
+        app.middlewares = [RequestLogMiddleware(), RequestJournal(app: app), FaultMiddleware(app: app),
+                           AuthMiddleware(tenancy: tenancy), RateLimitMiddleware(app: app),
+                           IdempotencyMiddleware(app: app), FaultDelayStage()]
         for g in Groups.all { g.register(app) }
     }
 

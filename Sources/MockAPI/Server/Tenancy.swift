@@ -6,22 +6,23 @@ import Store
 public final class Tenancy {
     unowned let app: App
     private var cache: [String: Principal] = [:]
+    /// When (server clock) `last_used_at` was last written per key: at most one write a minute per key.
+    private var lastUsedWrites: [String: Double] = [:]
+    static let lastUsedIntervalSeconds = 60.0
 
     init(app: App) { self.app = app }
 
-    public static func hash(_ key: String) -> String {
-        SHA256.hash(data: Array(key.utf8)).map { b in
-            let h = Array("0123456789abcdef".utf8)
-            return String(decoding: [h[Int(b >> 4)], h[Int(b & 0xf)]], as: UTF8.self)
-        }.joined()
-    }
+    public static func hash(_ key: String) -> String { Digest.sha256Hex(Array(key.utf8)) }
 
     /// Forget verified keys (after a key is created, revoked or rotated, or state is reset).
-    public func invalidate() { cache.removeAll() }
+    public func invalidate() {
+        cache.removeAll()
+        lastUsedWrites.removeAll()  // after a reset the rows start over; a few extra writes cost nothing
+    }
 
     /// The principal for a bearer token, or nil when it is unknown, revoked or expired.
     public func authenticate(_ token: String) throws -> Principal? {
-        if let p = cache[token] { return p }
+        if let p = cache[token] { touch(p.keyID); return p }
         let db = app.db
         let found = try db.first("""
             SELECT k.id, k.tenant_id, k.workspace_id, k.name, k.scopes, k.status, k.expires_at,
@@ -38,7 +39,17 @@ public final class Tenancy {
         if let e = expiresAt, let t = Time.parse(e), t <= app.now { return nil }
         // Expiring keys are not cached: the clock can move under them.
         if expiresAt == nil { cache[token] = principal }
+        touch(principal.keyID)
         return principal
+    }
+
+    /// Records `last_used_at`, throttled so the hot path pays a dictionary lookup, not a write.
+    private func touch(_ keyID: String) {
+        let now = app.now
+        if let t = lastUsedWrites[keyID], now >= t, now - t < Tenancy.lastUsedIntervalSeconds { return }
+        if lastUsedWrites.count > 10_000 { lastUsedWrites.removeAll() }
+        lastUsedWrites[keyID] = now
+        _ = try? app.db.run("UPDATE api_keys SET last_used_at = ? WHERE id = ?", [.text(Time.iso(now)), .text(keyID)])
     }
 
     // MARK: ownership selectors
@@ -54,13 +65,11 @@ public final class Tenancy {
         let db = app.db
         let now = app.nowISO
         let wsID = f.string("workspace_id")
-        let wsSlug = f.string("workspace_slug", maxLength: 63)
+        let wsSlug = f.slug("workspace_slug")
         let wsName = f.string("workspace_name", maxLength: 255)
         let pID = f.string("project_id")
-        let pSlug = f.string("project_slug", maxLength: 63)
+        let pSlug = f.slug("project_slug")
         let pName = f.string("project_name", maxLength: 255)
-        if let s = wsSlug, !isValidSlug(s) { f.fail("workspace_slug", "must be lowercase letters, digits and dashes") }
-        if let s = pSlug, !isValidSlug(s) { f.fail("project_slug", "must be lowercase letters, digits and dashes") }
         try f.finish()
 
         var workspace = caller.workspaceID
@@ -71,8 +80,12 @@ public final class Tenancy {
             workspace = id
         } else if wsSlug != nil || wsName != nil {
             let slug = wsSlug ?? slugify(wsName!)
-            if let existing = try db.first("SELECT id FROM workspaces WHERE tenant_id = ? AND slug = ?",
-                                           [.text(caller.tenantID), .text(slug)], { $0.text(0) }) {
+            // A name alone first names an existing workspace (`POST /workspaces` keeps names unique unless
+            // told otherwise), then its slug.
+            let byName = wsSlug == nil ? try db.first("SELECT id FROM workspaces WHERE tenant_id = ? AND name = ? ORDER BY created_at LIMIT 1",
+                                                      [.text(caller.tenantID), .text(wsName!)], { $0.text(0) }) : nil
+            if let existing = try byName ?? db.first("SELECT id FROM workspaces WHERE tenant_id = ? AND slug = ?",
+                                                     [.text(caller.tenantID), .text(slug)], { $0.text(0) }) {
                 workspace = existing
             } else {
                 let id = IDs.uuid()
@@ -107,6 +120,8 @@ public final class Tenancy {
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """, [.text(id), .text(caller.tenantID), .text(workspace), .text(pName ?? slug), .text(slug), .text(now), .text(now)])
                 project = id
+                app.publish("project.created", tenantID: caller.tenantID, workspaceID: workspace, resourceType: "project",
+                            resourceID: id, data: .object(["id": .string(id), "slug": .string(slug)]), actorID: caller.keyID)
             }
         }
         return Ownership(workspaceID: workspace, projectID: project)
