@@ -24,6 +24,12 @@ final class MessageTests: XCTestCase {
         XCTAssertNil(HTTPRequest(method: "GET", target: "/p").query)
         XCTAssertEqual(HTTPRequest(method: "GET", target: "/p?").query, "")
         XCTAssertEqual(HTTPRequest(method: "GET", target: "/p?").path, "/p")
+        r.target = "/other?k=v"  // the cached position follows the target
+        XCTAssertEqual(r.path, "/other")
+        XCTAssertEqual(r.query, "k=v")
+        r.target = "/none"
+        XCTAssertEqual(r.path, "/none")
+        XCTAssertNil(r.query)
     }
 
     func testResponseHeadBytes() {
