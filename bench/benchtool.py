@@ -451,6 +451,10 @@ def cmd_report(a):
     def goal(name, target, value, ok, shown):
         goals.append({"goal": name, "target": target, "measured": value, "met": ok, "shown": shown})
 
+    for w, name in (("get", "GET sandbox"), ("create", "durable create")):
+        r = ours[w]
+        if r and (r.get("invalid") or r.get("skipped")):
+            goal(f"{name} (run invalid)", "a valid run", None, False, r.get("invalid") or r.get("skipped"))
     g = ours["get"]
     fp = fastest["read"]
     if g and g.get("x_nginx") is not None:
