@@ -71,6 +71,21 @@ final class RateLimitTests: XCTestCase {
         }
     }
 
+    /// A missing or invalid key is an unauthenticated request: counted per address, and its 401 carries counters.
+    func testBadKeysCountAsUnauthenticatedAndTheir401sCarryCounters() throws {
+        for remaining in ["1", "0"] {
+            let r = try server.request("GET", "/api/v1/sandboxes", key: "msk_live_not_a_real_key")
+            XCTAssertEqual(r.status, 401)
+            XCTAssertEqual(r.header("X-RateLimit-Limit"), "2")
+            XCTAssertEqual(r.header("X-RateLimit-Remaining"), remaining)
+        }
+        let limited = try server.request("GET", "/api/v1/sandboxes", key: nil)
+        XCTAssertEqual(limited.status, 429)
+        XCTAssertEqual(limited.header("Retry-After"), "60")
+        // A valid key still has its workspace's own budget.
+        XCTAssertEqual(try server.request("GET", "/api/v1/sandboxes").status, 200)
+    }
+
     func testReplaysCountButNeverCarryStaleCounters() throws {
         let a = try server.request("POST", "/api/v1/sandboxes", json: "{}", headers: [("Idempotency-Key", "r")])
         let b = try server.request("POST", "/api/v1/sandboxes", json: "{}", headers: [("Idempotency-Key", "r")])

@@ -67,8 +67,10 @@ public final class MockServer {
         }
 
         // Order matters: `before` runs top down, `after` bottom up (Routing/Context.swift).
-        app.middlewares = [RequestLogMiddleware(), RequestJournal(app: app), FaultMiddleware(app: app),
-                           AuthMiddleware(tenancy: tenancy), RateLimitMiddleware(app: app),
+        // Order: log and journal see everything; the rate limiter counts every request (before faults and auth,
+        // so their answers carry the counters too); idempotency needs the caller from auth.
+        app.middlewares = [RequestLogMiddleware(), RequestJournal(app: app), RateLimitMiddleware(app: app),
+                           FaultMiddleware(app: app), AuthMiddleware(tenancy: tenancy),
                            IdempotencyMiddleware(app: app), FaultDelayStage()]
         for g in Groups.all { g.register(app) }
     }

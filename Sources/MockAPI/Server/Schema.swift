@@ -56,6 +56,9 @@ enum Schema {
                 key TEXT NOT NULL, value TEXT NOT NULL, encrypted INTEGER NOT NULL DEFAULT 0,
                 created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (sandbox_id, key));
             """),
+        // Lists are "this tenant's sandboxes, newest first": an index on tenant_id carries the rowid in order,
+        // so SQLite walks it backwards instead of sorting every row of the tenant in a temporary B-tree.
+        Migration(3, "sandbox list order", "CREATE INDEX sandboxes_tenant ON sandboxes (tenant_id);"),
     ]
 }
 

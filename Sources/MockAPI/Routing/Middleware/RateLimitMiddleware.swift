@@ -16,6 +16,9 @@ public struct RateLimits {
 /// Fixed one-minute windows aligned to the server clock's minutes (`app.now`), so `/_mock/clock` advancing a
 /// minute opens a fresh window. Counters live in memory: a window lasts a minute, a restart may forget one.
 /// Headers are added in `after`, which runs after idempotency's, so stored replays never carry stale counters.
+/// It runs before faults and auth, so every request is counted and every answer (401, 403, injected faults
+/// included) carries the counters; it resolves the caller itself (the auth cache makes that a lookup), and a
+/// missing or invalid key counts as unauthenticated, per client address.
 final class RateLimitMiddleware: Middleware {
     unowned let app: App
     static let windowSeconds = 60.0
@@ -48,18 +51,22 @@ final class RateLimitMiddleware: Middleware {
         let cfg = app.config.rateLimits
         guard cfg.enabled, let route = ctx.route else { return nil }
         let address = ctx.request.remoteAddress
+        if case .exempt = route.options.rate { return nil }
+        let caller = ctx.principal ?? AuthMiddleware.bearer(ctx).flatMap { try? tenancy.authenticate($0) }
         switch route.options.rate {
         case .exempt:
             return nil
         case .auth:
-            if let p = ctx.principal { return ("auth|key|" + p.keyID, cfg.auth) }
+            if let p = caller { return ("auth|key|" + p.keyID, cfg.auth) }
             return ("auth|ip|" + address, cfg.auth)
         case .general, .unauthenticated:
             // A public route called with a valid key counts against the caller's workspace, like any other call.
-            if let p = ctx.principal { return ("general|" + p.workspaceID, cfg.general) }
+            if let p = caller { return ("general|" + p.workspaceID, cfg.general) }
             return ("public|" + address, cfg.unauthenticated)
         }
     }
+
+    private var tenancy: Tenancy { app.service(Tenancy.self)! }
 
     func before(_ ctx: RequestContext) throws -> Verdict {
         guard let (key, limit) = bucket(ctx) else { return .proceed }
