@@ -16,10 +16,7 @@ final class RequestParser {
 
     private let parser: UnsafeMutablePointer<http_parser>
     private var url: [UInt8] = []
-    private var field: [UInt8] = []
-    private var value: [UInt8] = []
-    private var lastWasValue = false
-    private var headers = HTTPHeaders()
+    private var collector = HeaderCollector()
     private var body: [UInt8] = []
     private var bodyLimit = Int.max
     private var discarded = 0
@@ -75,13 +72,6 @@ final class RequestParser {
         Unmanaged<RequestParser>.fromOpaque(p!.pointee.data).takeUnretainedValue()
     }
 
-    private func flushHeader() {
-        if !field.isEmpty {
-            headers.add(String(decoding: field, as: UTF8.self), String(decoding: value, as: UTF8.self))
-        }
-        field.removeAll(keepingCapacity: true)
-        value.removeAll(keepingCapacity: true)
-    }
 
     private static let settings: UnsafeMutablePointer<http_parser_settings> = {
         let s = UnsafeMutablePointer<http_parser_settings>.allocate(capacity: 1)
@@ -89,9 +79,8 @@ final class RequestParser {
         s.pointee.on_message_begin = { p in
             let me = RequestParser.me(p)
             me.url.removeAll(keepingCapacity: true)
-            me.headers = HTTPHeaders()
+            me.collector.reset()
             me.body = []
-            me.lastWasValue = false
             me.tooLarge = false
             me.discarded = 0
             me.inMessage = true
@@ -105,25 +94,20 @@ final class RequestParser {
             return 0
         }
         s.pointee.on_header_field = { p, at, len in
-            let me = RequestParser.me(p)
-            if me.lastWasValue { me.flushHeader(); me.lastWasValue = false }
-            me.field.append(contentsOf: UnsafeRawBufferPointer(start: at, count: len))
+            RequestParser.me(p).collector.field(UnsafeRawBufferPointer(start: at, count: len))
             return 0
         }
         s.pointee.on_header_value = { p, at, len in
-            let me = RequestParser.me(p)
-            me.lastWasValue = true
-            me.value.append(contentsOf: UnsafeRawBufferPointer(start: at, count: len))
+            RequestParser.me(p).collector.value(UnsafeRawBufferPointer(start: at, count: len))
             return 0
         }
         s.pointee.on_headers_complete = { p in
             let me = RequestParser.me(p)
-            me.flushHeader()
-            me.lastWasValue = false
+            let headers = me.collector.finish()
             let method = String(cString: http_method_str(http_method(rawValue: chp_method(p!))))
             me.method = method
             let target = String(decoding: me.url, as: UTF8.self)
-            let req = HTTPRequest(method: method, target: target, headers: me.headers,
+            let req = HTTPRequest(method: method, target: target, headers: headers,
                                   versionMajor: Int(p!.pointee.http_major), versionMinor: Int(p!.pointee.http_minor))
             me.current = req
             let chunked = (chp_flags(p!) & F_CHUNKED.rawValue) != 0

@@ -13,9 +13,7 @@ final class ResponseParser {
 
     private let parser: UnsafeMutablePointer<http_parser>
     private let maxBodyBytes: Int
-    private var field: [UInt8] = []
-    private var value: [UInt8] = []
-    private var lastWasValue = false
+    private var collector = HeaderCollector()
     private var failure: String?
     private var done = false
     private(set) var headersDone = false
@@ -64,13 +62,6 @@ final class ResponseParser {
         Unmanaged<ResponseParser>.fromOpaque(p!.pointee.data).takeUnretainedValue()
     }
 
-    private func flushHeader() {
-        if !field.isEmpty {
-            response.headers.add(String(decoding: field, as: UTF8.self), String(decoding: value, as: UTF8.self))
-        }
-        field.removeAll(keepingCapacity: true)
-        value.removeAll(keepingCapacity: true)
-    }
 
     private static let settings: UnsafeMutablePointer<http_parser_settings> = {
         let s = UnsafeMutablePointer<http_parser_settings>.allocate(capacity: 1)
@@ -78,26 +69,21 @@ final class ResponseParser {
         s.pointee.on_message_begin = { p in
             let me = ResponseParser.me(p)
             me.response = HTTPClientResponse(status: 0, headers: HTTPHeaders(), body: [], truncated: false)
-            me.lastWasValue = false
+            me.collector.reset()
             me.headersDone = false
             return 0
         }
         s.pointee.on_header_field = { p, at, len in
-            let me = ResponseParser.me(p)
-            if me.lastWasValue { me.flushHeader(); me.lastWasValue = false }
-            me.field.append(contentsOf: UnsafeRawBufferPointer(start: at, count: len))
+            ResponseParser.me(p).collector.field(UnsafeRawBufferPointer(start: at, count: len))
             return 0
         }
         s.pointee.on_header_value = { p, at, len in
-            let me = ResponseParser.me(p)
-            me.lastWasValue = true
-            me.value.append(contentsOf: UnsafeRawBufferPointer(start: at, count: len))
+            ResponseParser.me(p).collector.value(UnsafeRawBufferPointer(start: at, count: len))
             return 0
         }
         s.pointee.on_headers_complete = { p in
             let me = ResponseParser.me(p)
-            me.flushHeader()
-            me.lastWasValue = false
+            me.response.headers = me.collector.finish()
             me.headersDone = true
             me.response.status = Int(p!.pointee.status_code)
             return 0
