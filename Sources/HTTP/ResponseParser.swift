@@ -62,7 +62,6 @@ final class ResponseParser {
         Unmanaged<ResponseParser>.fromOpaque(p!.pointee.data).takeUnretainedValue()
     }
 
-
     private static let settings: UnsafeMutablePointer<http_parser_settings> = {
         let s = UnsafeMutablePointer<http_parser_settings>.allocate(capacity: 1)
         s.initialize(to: http_parser_settings())
