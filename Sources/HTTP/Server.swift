@@ -41,6 +41,36 @@ public final class HTTPServer {
 
     public var connectionCount: Int { connectionObjects.count }
 
+    // MARK: holding answers
+
+    /// While corked, answers (and stream bytes) are held in their connections instead of written.
+    public private(set) var corked = false
+    private var held: [HTTPConnection] = []
+
+    /// Holds every answer from now until `uncork`. The store's group commit corks when a loop turn's batch
+    /// opens, so no client reads an answer whose changes are not saved yet.
+    public func cork() { corked = true }
+
+    /// Writes what was held. With `failure`, held answers not yet started are replaced by it first (the changes
+    /// they reported were lost); streams already under way go on.
+    public func uncork(replacingWith failure: HTTPResponse? = nil) {
+        guard corked else { return }
+        corked = false
+        let waiting = held
+        held = []
+        for c in waiting {
+            c.isHeld = false
+            if let f = failure { c.replaceUnsent(with: f) }
+            c.flush()
+        }
+    }
+
+    fileprivate func hold(_ c: HTTPConnection) {
+        guard !c.isHeld else { return }
+        c.isHeld = true
+        held.append(c)
+    }
+
     @discardableResult
     public func listen(host: String, port: Int) throws -> Int {
         let l = TCPListener(loop: loop)
@@ -231,6 +261,8 @@ final class HTTPConnection {
     private var peerEnded = false
     private var draining = false
     private let remote: String
+    /// Waiting in the server's held list (corked) for a flush.
+    var isHeld = false
 
     init(server: HTTPServer, tcp: TCPConnection) {
         self.server = server
@@ -341,6 +373,7 @@ final class HTTPConnection {
     /// Writes every answer that is next in line.
     func flush() {
         guard !closing else { return }
+        if server.corked { server.hold(self); return }
         while let ex = exchanges.first {
             guard let response = ex.response else { break }
             if !ex.headWritten {
@@ -375,6 +408,11 @@ final class HTTPConnection {
         if !tcp.isReading && !closing && !peerEnded && exchanges.count < server.configuration.maxPipelined {
             tcp.startReading()
         }
+    }
+
+    /// Replaces every complete answer not yet written (uncork after a failed commit).
+    func replaceUnsent(with r: HTTPResponse) {
+        for ex in exchanges where !ex.headWritten && ex.stream == nil && ex.response != nil { ex.response = r }
     }
 
     /// Stop taking new requests; finish the ones in flight (streams end now).

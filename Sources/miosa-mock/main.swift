@@ -63,6 +63,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("header-timeout-ms"), help: "Time allowed to receive a request's headers. [MIOSA_MOCK_HEADER_TIMEOUT_MS] (default: 10000)")
     var headerTimeoutMs: Int?
 
+    @Option(name: .customLong("group-commit"), help: "on or off: one SQLite commit per loop turn for all its writes (answers still wait for their commit). [MIOSA_MOCK_GROUP_COMMIT] (default: on)")
+    var groupCommit: String?
+
     @Option(name: .customLong("rate-limit"), help: "on or off: enforce the per-minute rate limits. [MIOSA_MOCK_RATE_LIMIT] (default: on)")
     var rateLimit: String?
 
@@ -128,6 +131,7 @@ struct Serve: ParsableCommand {
         if let p = port, !(0...65535).contains(p) { throw ValidationError("--port must be 0...65535") }
         if let b = bootDelayMs, b < 0 { throw ValidationError("--boot-delay-ms must be >= 0") }
         if let r = rateLimit, Serve.onOff(r) == nil { throw ValidationError("--rate-limit must be on or off") }
+        if let g = groupCommit, Serve.onOff(g) == nil { throw ValidationError("--group-commit must be on or off") }
         for (name, v) in [("general", rateLimitGeneral), ("auth", rateLimitAuth), ("unauthenticated", rateLimitUnauthenticated)] {
             if let n = v, !(1...1_000_000_000).contains(n) { throw ValidationError("--rate-limit-\(name) must be 1...1000000000") }
         }
@@ -148,6 +152,7 @@ struct Serve: ParsableCommand {
         if let v = idleTimeoutMs ?? env("MIOSA_MOCK_IDLE_TIMEOUT_MS").flatMap({ Int($0) }) { c.http.idleTimeoutMs = UInt64(max(1, v)) }
         if let v = headerTimeoutMs ?? env("MIOSA_MOCK_HEADER_TIMEOUT_MS").flatMap({ Int($0) }) { c.http.headerTimeoutMs = UInt64(max(1, v)) }
         if let v = rateLimit ?? env("MIOSA_MOCK_RATE_LIMIT"), let on = Serve.onOff(v) { c.rateLimits.enabled = on }
+        if let v = groupCommit ?? env("MIOSA_MOCK_GROUP_COMMIT"), let on = Serve.onOff(v) { c.groupCommit = on }
         if let n = rateLimitGeneral ?? env("MIOSA_MOCK_RATE_LIMIT_GENERAL").flatMap({ Int($0) }) { c.rateLimits.general = max(1, n) }
         if let n = rateLimitAuth ?? env("MIOSA_MOCK_RATE_LIMIT_AUTH").flatMap({ Int($0) }) { c.rateLimits.auth = max(1, n) }
         if let n = rateLimitUnauthenticated ?? env("MIOSA_MOCK_RATE_LIMIT_UNAUTHENTICATED").flatMap({ Int($0) }) { c.rateLimits.unauthenticated = max(1, n) }

@@ -71,4 +71,35 @@ final class DatabaseTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("SELEKT"))
         }
     }
+
+    func testGroupCommitJoinsWritesIntoOneBatchAndRollsBackOnlyTheFailingTransaction() throws {
+        let path = dir + "/g.sqlite3"
+        do {
+            let db = try Database(path: path)
+            try db.migrate(migrations, now: "t")
+            var opened = 0
+            db.groupCommit = true
+            db.onBatchOpen = { opened += 1 }
+            XCTAssertFalse(db.batchOpen)
+            _ = try db.first("SELECT COUNT(*) FROM things") { $0.int(0) }
+            XCTAssertFalse(db.batchOpen, "a read opens no batch")
+            try db.run("INSERT INTO things (name) VALUES ('plain')")
+            try db.transaction { try db.run("INSERT INTO things (name) VALUES ('in-transaction')") }
+            XCTAssertThrowsError(try db.transaction {
+                try db.run("INSERT INTO things (name) VALUES ('undone')")
+                throw SQLiteError(code: 1, message: "handler failed", sql: nil)
+            })
+            XCTAssertTrue(db.batchOpen)
+            XCTAssertEqual(opened, 1, "one batch for the turn")
+            XCTAssertTrue(db.commitBatch())
+            XCTAssertFalse(db.batchOpen)
+            try db.run("INSERT INTO things (name) VALUES ('next turn')")
+            XCTAssertEqual(opened, 2)
+            db.close()  // commits the open batch
+        }
+        let again = try Database(path: path)
+        var names: [String] = []
+        try again.forEach("SELECT name FROM things ORDER BY id") { names.append($0.text(0)); return true }
+        XCTAssertEqual(names, ["plain", "in-transaction", "next turn"])
+    }
 }

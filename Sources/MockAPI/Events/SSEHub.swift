@@ -64,8 +64,10 @@ public final class SSEHub {
         let ch = SSEChannel(stream: stream, limit: bufferLimit)
         let key = ObjectIdentifier(ch)
         channels[key] = ch
-        stream.onClose = { [weak self, unowned ch] in
+        // Weak: with answers held for the loop turn's commit, a stream can close after the hub let the channel go.
+        stream.onClose = { [weak self, weak ch] in
             self?.channels[key] = nil
+            guard let ch = ch else { return }
             let hooks = ch.onClose
             ch.onClose = []
             for h in hooks { h() }

@@ -49,6 +49,9 @@ public struct Configuration {
     public var webhookTimeoutMs: UInt64 = 10_000
     /// Webhooks: attempts in flight at once (the rest wait in the outbox).
     public var webhookConcurrency = 16
+    /// One SQLite commit per loop turn for all the writes of that turn (Database.groupCommit); off: one per write.
+    /// Either way an answer is sent only after its changes are committed.
+    public var groupCommit = true
 
     public init() {}
 

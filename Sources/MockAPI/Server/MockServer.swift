@@ -12,6 +12,7 @@ public final class MockServer {
     private let dispatcher: Dispatcher
     public let fixtures: JSON
     private var stopped = false
+    private var commitHook: BeforePoll?
     private let ownsTempDir: Bool
     public let startedAt: Double
 
@@ -73,6 +74,28 @@ public final class MockServer {
                            FaultMiddleware(app: app), AuthMiddleware(tenancy: tenancy),
                            IdempotencyMiddleware(app: app), FaultDelayStage()]
         for g in Groups.all { g.register(app) }
+
+        // Group commit (Database.groupCommit): a loop turn's writes share one transaction, committed before the
+        // loop next polls; answers wait for it (HTTPServer.cork), so an answer is only sent once its changes are saved.
+        if config.groupCommit {
+            db.groupCommit = true
+            // Weak: the hook is a loop handle, and a server can be dropped without a shutdown (tests).
+            db.onBatchOpen = { [weak self] in self?.http?.cork() }
+            commitHook = BeforePoll(loop: loop) { [weak self] in self?.commitTurn() }
+        }
+    }
+
+    /// Commits the turn's batch, then lets the held answers out (replaced by a 500 if the commit failed).
+    func commitTurn() {
+        guard app.db.batchOpen else { return }
+        if app.db.commitBatch() {
+            http?.uncork()
+        } else {
+            app.logger.error("the store could not save this loop turn's changes; their requests are answered 500")
+            http?.uncork(replacingWith: ErrorRenderer.response(
+                APIError(500, "storage_error", "The change could not be saved and was not applied; retry the request."),
+                requestID: IDs.requestID()))
+        }
     }
 
     /// Binds the listener; returns the port.
@@ -103,8 +126,11 @@ public final class MockServer {
         guard !stopped else { completion(); return }
         stopped = true
         let finish = { [self] in
+            commitHook?.close()
+            commitHook = nil
+            commitTurn()
             for h in app.shutdownHooks { h() }
-            app.db.close()
+            app.db.close()  // commits what the hooks wrote
             if ownsTempDir {
                 try? FileManager.default.removeItem(atPath: (app.sandboxesDir as NSString).deletingLastPathComponent)
             }
