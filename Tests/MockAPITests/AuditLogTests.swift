@@ -109,4 +109,30 @@ final class AuditLogTests: XCTestCase {
         XCTAssertEqual(system["actor_type"] as? String, "system")
         XCTAssertTrue(system["actor_id"] is NSNull)
     }
+
+    func testMetadataDropsSecretsInAnyCaseAndKeepsTheRest() {
+        for k in ["secret", "client_SECRET", "accessToken", "Password2", "share_url", "x-TOKEN-y"] {
+            XCTAssertTrue(AuditLogWriter.isSensitive(k), k)
+        }
+        for k in ["name", "tok", "secre", "passwor", "share", "share_url_x", ""] {
+            XCTAssertFalse(AuditLogWriter.isSensitive(k), k)
+        }
+        let e = DomainEvent(type: "sandbox.created", tenantID: "t", workspaceID: nil, sandboxID: "s", resourceType: "sandbox",
+                            resourceID: "s", data: .object(["name": .string("n"), "api_token": .string("x"), "size": .int(2)]),
+                            actorID: nil, occurredAt: 0)
+        XCTAssertEqual(AuditLogWriter.metadata(e).encodedString, #"{"name":"n","size":2}"#)
+    }
+
+    func testAuditIDsAreTimeOrderedVersion7UUIDs() {
+        let a = IDs.uuidV7(wallMs: 1_700_000_000_000), b = IDs.uuidV7(wallMs: 1_700_000_000_001)
+        for id in [a, b] {
+            XCTAssertTrue(IDs.isUUID(id), id)
+            let chars = Array(id)
+            XCTAssertEqual(chars[14], "7", id)                     // version
+            XCTAssertTrue("89ab".contains(chars[19]), id)          // RFC variant
+        }
+        XCTAssertTrue(a.hasPrefix("018bcfe5-6800-"), a)          // 1_700_000_000_000 ms = 0x018bcfe56800
+        XCTAssertLessThan(a, b)
+        XCTAssertNotEqual(IDs.uuidV7(wallMs: 5), IDs.uuidV7(wallMs: 5))
+    }
 }

@@ -24,7 +24,7 @@ final class FilesTests: XCTestCase {
         return try XCTUnwrap((r.object["data"] as? [String: Any])?["id"] as? String)
     }
 
-    func workspace(_ id: String) throws -> String { try server.onLoop { SandboxPaths.workspace($0.app, id) } }
+    func workspace(_ id: String) throws -> String { try server.onLoop { try SandboxPaths.materialize($0.app, id) + "/workspace" } }
 
     func write(_ id: String, _ path: String, _ content: String) throws -> RawHTTPClient.Response {
         try server.request("POST", "/api/v1/sandboxes/\(id)/fs/write", json: #"{"path":"\#(path)","content":"\#(content)"}"#)

@@ -44,7 +44,7 @@ final class RuntimeTests: XCTestCase {
         XCTAssertEqual(status, 200)
         XCTAssertEqual(d["stdout"] as? String, "2\nc bar\n")
         let isolated = try server.onLoop { $0.app.service(SandboxRuntime.self)!.isolation.mode == .bwrap }
-        let workspace = isolated ? "/workspace" : try server.onLoop { SandboxPaths.workspace($0.app, id) }
+        let workspace = isolated ? "/workspace" : try server.onLoop { try SandboxPaths.materialize($0.app, id) + "/workspace" }
         XCTAssertEqual(d["stderr"] as? String, workspace + "\n")
         XCTAssertEqual(d["exit_code"] as? Int, 0)
         XCTAssertEqual(d["success"] as? Bool, true)
@@ -67,7 +67,7 @@ final class RuntimeTests: XCTestCase {
         let marker = "1000.\(Int.random(in: 100_000...999_999))"
         // The background sleep keeps stdout open; the exec still finishes (linger) and takes it down.
         let (_, d) = try exec(id, ["command": "pwd; echo hi > made.txt; sleep \(marker) &"])
-        let workspace = try server.onLoop { SandboxPaths.workspace($0.app, id) }
+        let workspace = try server.onLoop { try SandboxPaths.materialize($0.app, id) + "/workspace" }
         XCTAssertEqual(d["stdout"] as? String, workspace + "\n")
         XCTAssertEqual(try String(contentsOfFile: workspace + "/made.txt", encoding: .utf8), "hi\n")
         XCTAssertTrue(eventually { processesMatching(marker) == 0 }, "nothing a command starts outlives it")

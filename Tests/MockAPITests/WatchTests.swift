@@ -13,7 +13,7 @@ final class WatchTests: XCTestCase {
     func createSandbox() throws -> (id: String, workspace: String) {
         let r = try server.request("POST", "/api/v1/sandboxes", json: "{}")
         let id = try XCTUnwrap((r.object["data"] as? [String: Any])?["id"] as? String)
-        return (id, try server.onLoop { SandboxPaths.workspace($0.app, id) })
+        return (id, try server.onLoop { try SandboxPaths.materialize($0.app, id) + "/workspace" })
     }
 
     func watchCount() throws -> Int { try server.onLoop { $0.app.service(WatchHub.self)!.watchCount } }

@@ -184,6 +184,7 @@ def test_symlinks_out_of_the_sandbox_are_refused(server, sb, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_text("secret")
+    sb.files.write("/workspace/first.txt", "x")  # the sandbox's directories exist from its first file call on
     ws = Path(server.data_dir) / "sandboxes" / sb.id / "workspace"
     os.symlink(outside, ws / "escape")
     os.symlink(tmp_path / "nowhere" / "x.txt", ws / "dangling")

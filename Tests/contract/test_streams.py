@@ -157,6 +157,9 @@ def test_last_event_id_replays_then_goes_live(server):
 def test_files_watch_sees_disk_writes(server):
     sb = server.client().sandboxes.create(name=unique("watch"))
     ws = os.path.join(server.data_dir, "sandboxes", sb.id, "workspace")
+    # A sandbox's directories are made on its first file call, exec or watch, not at create.
+    assert not os.path.exists(ws)
+    sb.files.write("/workspace/first.txt", "x")
     assert os.path.isdir(ws)
     watch = Collector(lambda: sb.files.watch())
     counter = iter(range(1000))

@@ -34,9 +34,25 @@ public struct FieldReader {
     /// The raw value under the snake_case name or its camelCase alias; JSON null counts as absent.
     public func raw(_ name: String) -> JSON? {
         if let v = body[name], !v.isNull { return v }
-        let c = FieldReader.camel(name)
-        if c != name, let v = body[c], !v.isNull { return v }
+        // The camelCase alias is matched byte by byte against the keys actually sent: a create reads ~20
+        // fields and sends few, so building every alias string was most of the cost.
+        guard name.utf8.contains(0x5f) else { return nil }
+        for (k, v) in body.pairs where !v.isNull && FieldReader.isCamel(k, of: name) { return v }
         return nil
+    }
+
+    /// True when `key` is `snake` in camelCase (`timeoutSec` for `timeout_sec`); ASCII names only, as `camel`.
+    static func isCamel(_ key: String, of snake: String) -> Bool {
+        var k = key.utf8.makeIterator()
+        var upper = false
+        for b in snake.utf8 {
+            if b == 0x5f { upper = true; continue }
+            guard let c = k.next() else { return false }
+            let want = upper && b >= 0x61 && b <= 0x7a ? b - 0x20 : b
+            if c != want { return false }
+            upper = false
+        }
+        return k.next() == nil
     }
 
     public func has(_ name: String) -> Bool { raw(name) != nil }

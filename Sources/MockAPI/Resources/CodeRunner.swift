@@ -47,7 +47,7 @@ enum CodeRunner {
                         _ done: @escaping (CommandRun, OutputCapture, OutputCapture, JSON) -> Void) throws {
         let runtime = app.service(SandboxRuntime.self)!
         let name = ".miosa-cell-" + IDs.token("", length: 12)
-        let hostDir = SandboxPaths.root(app, sb.id) + "/tmp/" + name
+        let hostDir = try SandboxPaths.materialize(app, sb.id) + "/tmp/" + name
         let sandboxDir = runtime.isolation.mode == .bwrap ? "/tmp/" + name : hostDir
         let ext = language == .python ? "py" : "js"
         do {

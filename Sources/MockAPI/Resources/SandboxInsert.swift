@@ -35,7 +35,8 @@ struct NewSandbox {
 }
 
 extension SandboxesAPI {
-    /// Inserts the row, creates the directories (seeded or copied), writes the env rows, publishes
+    /// Inserts the row, seeds `/workspace` when there is something to seed (other sandboxes get their directories
+    /// on first use, `SandboxPaths.materialize`), writes the env rows, publishes
     /// `sandbox.created` and then `sandbox.ready` (or schedules the simulated boot). Call inside a
     /// transaction: a failure removes the directories and the caller's transaction drops the row.
     static func insert(_ app: App, _ s: NewSandbox, tenantID: String, actorID: String?) throws -> SandboxRecord {
@@ -66,22 +67,25 @@ extension SandboxesAPI {
             case .template:
                 try SandboxDirs.create(app: app, id: id, template: s.template)
             case .copy(let from):
-                try SandboxDirs.create(app: app, id: id, template: nil)
-                try SnapshotStore.copyWorkspace(from: from, to: SandboxPaths.workspace(app, id))
+                try SandboxDirs.copy(app: app, id: id, from: from)
             }
         } catch {
             SandboxDirs.remove(app: app, id: id)
             throw error
         }
         let record = try SandboxRecord.load(db, id: id, tenantID: tenantID)
-        let json = record.json(now: now)
+        let json = record.json(now: now)  // for subscribers that read fields (the audit summary)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(1536)
+        record.encode(now: now, into: &bytes)  // the same bytes as json.encoded(), without walking the tree
+        let text = String(decoding: bytes, as: UTF8.self)
         app.publish("sandbox.created", tenantID: tenantID, workspaceID: s.workspaceID, sandboxID: id,
-                    resourceType: "sandbox", resourceID: id, data: json, actorID: actorID)
+                    resourceType: "sandbox", resourceID: id, data: json, actorID: actorID, dataText: text)
         if booting {
             app.service(SandboxBoot.self)?.schedule(id: id, tenantID: tenantID, afterMs: app.config.bootDelayMs)
         } else {
             app.publish("sandbox.ready", tenantID: tenantID, workspaceID: s.workspaceID, sandboxID: id,
-                        resourceType: "sandbox", resourceID: id, data: json, actorID: actorID)
+                        resourceType: "sandbox", resourceID: id, data: json, actorID: actorID, dataText: text)
         }
         return record
     }

@@ -262,13 +262,16 @@ extension SandboxRecord {
     }
 
     /// 200 `{"data": sandbox}`: the same response as `.ok(json(now:))`.
-    public func okReply(now: Double) -> Reply {
+    public func okReply(now: Double) -> Reply { reply(200, now: now) }
+
+    /// `{"data": <sandbox>}` with the byte encoder, as `status`.
+    public func reply(_ status: Int, now: Double) -> Reply {
         var body: [UInt8] = []
         body.reserveCapacity(1536)
         JSON.appendLiteral("{\"data\":", into: &body)
         encode(now: now, into: &body)
         body.append(0x7d)
-        return .bytes(200, contentType: Dispatcher.jsonContentType, body, headers: [])
+        return .bytes(status, contentType: Dispatcher.jsonContentType, body, headers: [])
     }
 
     /// 200 list envelope around already encoded, comma-separated items: the same bytes as

@@ -96,8 +96,7 @@ enum SandboxesAPI: ResourceGroup {
             spec.timeoutSec = timeout; spec.idleTimeoutSec = idle; spec.alwaysOn = alwaysOn; spec.persistent = persistent
             spec.metadata = metadata; spec.tags = tags; spec.env = env; spec.projectID = owner.projectID
             spec.externalWorkspaceID = extWs; spec.externalUserID = extUser; spec.externalProjectID = extProject
-            let json = try insert(app, spec, tenantID: c.tenantID, actorID: c.keyID).json(now: app.now)
-            return .created(json)
+            return try insert(app, spec, tenantID: c.tenantID, actorID: c.keyID).reply(201, now: app.now)
         }
     }
 
@@ -361,13 +360,19 @@ final class SandboxBoot {
 
 /// Per-sandbox directories: `<data>/sandboxes/<id>/workspace` is what the API calls `/workspace`.
 enum SandboxDirs {
-    /// Creates the root and its mounts; `/workspace` is seeded from the template's fixture folder, if any.
+    /// Seeds `/workspace` from the template's fixture folder, if it has one. Without one nothing is made on disk
+    /// now: `SandboxPaths.materialize` makes the directories on first use.
     static func create(app: App, id: String, template: String?) throws {
-        let fm = FileManager.default
-        for sub in ["workspace", "tmp", "home"] {
-            try fm.createDirectory(atPath: SandboxPaths.root(app, id) + "/" + sub, withIntermediateDirectories: true)
-        }
-        if let t = template { try TemplateSeed.seed(app: app, template: t, into: SandboxPaths.workspace(app, id)) }
+        guard let t = template, let src = TemplateSeed.folder(app, template: t) else { return }
+        try SandboxPaths.materialize(app, id)
+        try SnapshotStore.copyWorkspace(from: src, to: SandboxPaths.workspace(app, id))
+    }
+
+    /// Seeds `/workspace` with a copy of `from` (a fork's source, a snapshot); an absent source is an empty one.
+    static func copy(app: App, id: String, from: String) throws {
+        guard FilesIO.info(from)?.isDir == true else { return }
+        try SandboxPaths.materialize(app, id)
+        try SnapshotStore.copyWorkspace(from: from, to: SandboxPaths.workspace(app, id))
     }
 
     static func remove(app: App, id: String) {

@@ -111,9 +111,4 @@ enum TemplateSeed {
         for b in bases where FilesIO.info(b + "/" + template)?.isDir == true { return b + "/" + template }
         return nil
     }
-
-    static func seed(app: App, template: String, into workspace: String) throws {
-        guard let src = folder(app, template: template) else { return }
-        try SnapshotStore.copyWorkspace(from: src, to: workspace)
-    }
 }

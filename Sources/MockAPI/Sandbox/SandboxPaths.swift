@@ -13,6 +13,24 @@ public enum SandboxPaths {
     public static func root(_ app: App, _ sandboxID: String) -> String { app.sandboxesDir + "/" + sandboxID }
     public static func workspace(_ app: App, _ sandboxID: String) -> String { root(app, sandboxID) + "/workspace" }
 
+    /// Makes the sandbox's root and its three mounts if they are missing; returns the root. A sandbox's
+    /// directories are made on first use (a file call, exec, a process, a watch, a preview), not at create:
+    /// four mkdir(2) calls were most of a create's time, and most sandboxes a frontend or SDK test creates
+    /// never touch a file. `hostPath` calls this, so every way into a sandbox's files goes through it.
+    @discardableResult
+    public static func materialize(_ app: App, _ sandboxID: String) throws -> String {
+        let r = root(app, sandboxID)
+        var missing = false
+        for m in mounts where access(r + "/" + m.host, F_OK) != 0 { missing = true; break }
+        guard missing else { return r }
+        do {
+            for m in mounts { try FileManager.default.createDirectory(atPath: r + "/" + m.host, withIntermediateDirectories: true) }
+        } catch {
+            throw APIError(500, "sandbox_filesystem_unavailable", "Sandbox \(sandboxID) has no filesystem on this server: \(error).")
+        }
+        return r
+    }
+
     static let mounts: [(api: String, host: String)] = [("/workspace", "workspace"), ("/tmp", "tmp"), ("/home/user", "home")]
 
     static func invalid(_ path: String, _ why: String) -> APIError {
@@ -49,10 +67,7 @@ public enum SandboxPaths {
     public static func hostPath(_ app: App, _ sandboxID: String, _ apiPath: String, followFinal: Bool = true) throws -> String {
         let norm = try normalize(apiPath)
         let m = mounts.first { norm == $0.api || norm.hasPrefix($0.api + "/") }!
-        let rootDir = root(app, sandboxID)
-        guard realpathOf(rootDir) != nil else {
-            throw APIError(409, "sandbox_filesystem_unavailable", "Sandbox \(sandboxID) has no filesystem on this server.")
-        }
+        let rootDir = try materialize(app, sandboxID)
         let host = rootDir + "/" + m.host + String(norm.dropFirst(m.api.count))
         if followFinal || isMountRoot(norm) {
             try confine(host, root: rootDir, apiPath: apiPath)

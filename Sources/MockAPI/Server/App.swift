@@ -17,9 +17,14 @@ public struct DomainEvent {
     public var data: JSON
     public var actorID: String?
     public var occurredAt: Double
+    /// `data` already encoded, when the publisher has it (one sandbox object published as created and ready
+    /// is encoded once); nil means encode `data`.
+    public var dataText: String?
 
     public init(type: String, tenantID: String, workspaceID: String? = nil, sandboxID: String? = nil,
-                resourceType: String, resourceID: String, data: JSON, actorID: String? = nil, occurredAt: Double) {
+                resourceType: String, resourceID: String, data: JSON, actorID: String? = nil, occurredAt: Double,
+                dataText: String? = nil) {
+        self.dataText = dataText
         self.type = type
         self.tenantID = tenantID
         self.workspaceID = workspaceID
@@ -85,9 +90,9 @@ public final class App {
 
     /// Publishes an event stamped with the server clock.
     public func publish(_ type: String, tenantID: String, workspaceID: String? = nil, sandboxID: String? = nil,
-                        resourceType: String, resourceID: String, data: JSON, actorID: String? = nil) {
+                        resourceType: String, resourceID: String, data: JSON, actorID: String? = nil, dataText: String? = nil) {
         publish(DomainEvent(type: type, tenantID: tenantID, workspaceID: workspaceID, sandboxID: sandboxID,
                             resourceType: resourceType, resourceID: resourceID, data: data, actorID: actorID,
-                            occurredAt: clock.now))
+                            occurredAt: clock.now, dataText: dataText))
     }
 }

@@ -1,4 +1,5 @@
-/// Identifiers: UUID v4 for resources (docs: "All resource IDs are UUID v4"), prefixed random tokens elsewhere.
+/// Identifiers: UUID v4 for resources (docs: "All resource IDs are UUID v4"), v7 for audit entries (log lines,
+/// not resources), prefixed random tokens elsewhere.
 public enum IDs {
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
     private static let base32: [UInt8] = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
@@ -9,6 +10,22 @@ public enum IDs {
         var b = g.next() as UInt64
         a = (a & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000   // version 4
         b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000   // RFC 4122 variant
+        return format(&a, &b)
+    }
+
+    /// A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds (`wallMs`), then random bits. For log entries
+    /// (audit): ids sort by creation, so their unique index grows at its end instead of rewriting a random leaf
+    /// page per entry; they stay unguessable.
+    public static func uuidV7(wallMs: UInt64) -> String {
+        var g = SystemRandomNumberGenerator()
+        let randA: UInt64 = g.next() & 0x0FFF
+        var a = (wallMs << 16) | randA | 0x7000   // unix_ts_ms, version 7, rand_a
+        var b = g.next() as UInt64
+        b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000            // RFC variant, rand_b
+        return format(&a, &b)
+    }
+
+    private static func format(_ a: inout UInt64, _ b: inout UInt64) -> String {
         var out = [UInt8]()
         out.reserveCapacity(36)
         for i in 0..<16 {
