@@ -31,7 +31,7 @@ let SQLITE_TRANSIENT_PTR = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqli
 
 /// A prepared statement, cached by SQL text and reset after each use.
 public final class Statement {
-    let raw: OpaquePointer
+    @usableFromInline let raw: OpaquePointer
     public let sql: String
     unowned let db: Database
 
@@ -78,6 +78,14 @@ public final class Statement {
         return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
     }
     public func optionalText(_ i: Int) -> String? { isNull(i) ? nil : text(i) }
+    /// The column's text as UTF-8 bytes (other types converted, as `text` does); nil when it is NULL. The
+    /// bytes are SQLite's own buffer, valid only until the next step, reset or type-changing read of this
+    /// column: encoders copy them out at once instead of making a String per column.
+    @inlinable
+    public func textBytes(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {
+        guard let p = sqlite3_column_text(raw, i) else { return nil }
+        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(raw, i)))
+    }
     public func optionalInt(_ i: Int) -> Int? { isNull(i) ? nil : int(i) }
     public func blob(_ i: Int) -> [UInt8] {
         let n = Int(sqlite3_column_bytes(raw, Int32(i)))
