@@ -397,14 +397,13 @@ final class HTTPConnection {
             guard let response = ex.response else { break }
             if !ex.headWritten {
                 ex.headWritten = true
-                var out: [UInt8] = []
                 let isHead = ex.request.method == "HEAD"
+                let out: [UInt8]
                 if let _ = ex.stream {
-                    ResponseHead.serialize(response, bodyLength: nil, close: ex.closeAfter, date: server.dateCache.value, into: &out)
+                    out = ResponseHead.render(response, bodyLength: nil, close: ex.closeAfter, date: server.dateCache.value, body: nil)
                 } else {
-                    out.reserveCapacity(256 + response.body.count)
-                    ResponseHead.serialize(response, bodyLength: response.body.count, close: ex.closeAfter, date: server.dateCache.value, into: &out)
-                    if !isHead { out.append(contentsOf: response.body) }
+                    out = ResponseHead.render(response, bodyLength: response.body.count, close: ex.closeAfter,
+                                              date: server.dateCache.value, body: isHead ? nil : response.body)
                 }
                 tcp.write(out)
             }

@@ -56,7 +56,16 @@ public final class Statement {
             case .null: rc = sqlite3_bind_null(raw, idx)
             case .int(let n): rc = sqlite3_bind_int64(raw, idx, n)
             case .double(let d): rc = sqlite3_bind_double(raw, idx, d)
-            case .text(let s): rc = sqlite3_bind_text(raw, idx, s, -1, SQLITE_TRANSIENT_PTR)
+            case .text(let s):
+                // withUTF8: no copy for a native string (passing `s` as a pointer argument made a
+                // ContiguousArray copy); the explicit length spares SQLite a strlen.
+                var s = s
+                rc = s.withUTF8 { b in
+                    guard b.count > 0, let base = b.baseAddress else { return sqlite3_bind_text(raw, idx, "", 0, SQLITE_TRANSIENT_PTR) }
+                    return base.withMemoryRebound(to: CChar.self, capacity: b.count) {
+                        sqlite3_bind_text(raw, idx, $0, Int32(b.count), SQLITE_TRANSIENT_PTR)
+                    }
+                }
             case .blob(let b):
                 rc = b.withUnsafeBytes { sqlite3_bind_blob(raw, idx, $0.baseAddress, Int32(b.count), SQLITE_TRANSIENT_PTR) }
             }

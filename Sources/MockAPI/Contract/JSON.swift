@@ -225,26 +225,31 @@ extension JSON {
         guard n > 0, let base = bytes.baseAddress else { return .plain }
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
-        var i = 0
         var escape: UInt64 = 0
         var high: UInt64 = 0
-        while i + 8 <= n {
-            let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+        @inline(__always) func word(_ w: UInt64) {
             let quote = w ^ (ones &* 0x22)
             let slash = w ^ (ones &* 0x5c)
             escape |= ((w &- ones &* 0x20) & ~w) | ((quote &- ones) & ~quote) | ((slash &- ones) & ~slash)
             high |= w
-            i += 8
         }
-        var tailEscape = false
-        while i < n {
-            let c = base[i]
-            if c < 0x20 || c == 0x22 || c == 0x5c { tailEscape = true }
-            high |= UInt64(c)
-            i += 1
+        if n >= 8 {
+            var i = 0
+            while i + 8 <= n {
+                word(UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+                i += 8
+            }
+            // The tail as one more word ending at the last byte (overlapping bytes already seen is harmless).
+            if i < n { word(UnsafeRawPointer(base + n - 8).loadUnaligned(as: UInt64.self)) }
+        } else {
+            var w: UInt64 = 0
+            // Pad with a plain byte (space) so the padding triggers nothing.
+            for k in 0..<8 { w |= UInt64(k < n ? base[k] : 0x20) << (8 * UInt64(k)) }
+            word(w)
         }
+        // (A byte >= 0x80 can make the escape masks misfire, but then the answer is nonASCII anyway.)
         if high & highs != 0 { return .nonASCII }
-        return tailEscape || escape & highs != 0 ? .asciiNeedsEscape : .plain
+        return escape & highs != 0 ? .asciiNeedsEscape : .plain
     }
 
     /// Whether any byte is a control character, `"` or `\\`. SWAR: for each 64-bit word, a byte below 0x20,

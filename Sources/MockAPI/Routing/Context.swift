@@ -18,19 +18,35 @@ public enum Reply {
 
 /// The authenticated caller: an API key bound to a tenant (organization), with scopes.
 public struct Principal {
-    public let tenantID: String
+    /// The fields live in one immutable object: every request copies its principal a few times (auth cache,
+    /// context, `ctx.caller`), and a copy is then one retain instead of six.
+    private final class Fields {
+        let tenantID: String
+        let workspaceID: String
+        let keyID: String
+        let keyName: String
+        let scopes: [String]
+
+        init(tenantID: String, workspaceID: String, keyID: String, keyName: String, scopes: [String]) {
+            self.tenantID = tenantID
+            self.workspaceID = workspaceID
+            self.keyID = keyID
+            self.keyName = keyName
+            self.scopes = scopes
+        }
+    }
+
+    private let fields: Fields
+
+    public var tenantID: String { fields.tenantID }
     /// The workspace requests default to (the key's own, else the tenant's default).
-    public let workspaceID: String
-    public let keyID: String
-    public let keyName: String
-    public let scopes: [String]
+    public var workspaceID: String { fields.workspaceID }
+    public var keyID: String { fields.keyID }
+    public var keyName: String { fields.keyName }
+    public var scopes: [String] { fields.scopes }
 
     public init(tenantID: String, workspaceID: String, keyID: String, keyName: String, scopes: [String]) {
-        self.tenantID = tenantID
-        self.workspaceID = workspaceID
-        self.keyID = keyID
-        self.keyName = keyName
-        self.scopes = scopes
+        fields = Fields(tenantID: tenantID, workspaceID: workspaceID, keyID: keyID, keyName: keyName, scopes: scopes)
     }
 
     /// `*`, the exact scope, `<group>:*`, and any scope of the group for `<group>:read` all grant.

@@ -111,7 +111,7 @@ final class Dispatcher {
     func render(_ reply: Reply, _ ctx: RequestContext) -> HTTPResponse {
         switch reply {
         case .json(let status, let body):
-            return HTTPResponse(status: status, headers: HTTPHeaders([("Content-Type", Dispatcher.jsonContentType)]), body: body.encoded())
+            return HTTPResponse(status: status, headers: HTTPHeaders("Content-Type", Dispatcher.jsonContentType, capacity: 6), body: body.encoded())
         case .jsonWithHeaders(let status, let body, let extra):
             var h = HTTPHeaders([("Content-Type", Dispatcher.jsonContentType)])
             for (k, v) in extra { h.add(k, v) }
@@ -119,7 +119,7 @@ final class Dispatcher {
         case .noContent:
             return HTTPResponse(status: 204)
         case .bytes(let status, let type, let bytes, let extra):
-            var h = HTTPHeaders([("Content-Type", type)])
+            var h = HTTPHeaders("Content-Type", type, capacity: 6 + extra.count)
             for (k, v) in extra { h.add(k, v) }
             return HTTPResponse(status: status, headers: h, body: bytes)
         case .error(let e):

@@ -64,7 +64,7 @@ final class RequestJournal: Middleware {
     }
 
     func after(_ ctx: RequestContext, _ response: inout HTTPResponse) {
-        guard capacity > 0, !ctx.path.hasPrefix("/_mock/") else { return }
+        guard capacity > 0, !ctx.request.targetHasPrefix("/_mock/") else { return }
         recorded += 1
         // A replay answers with the original request id (IdempotencyMiddleware); record what the client saw.
         let replayOf = ctx.idempotencyReplayOf
