@@ -106,13 +106,12 @@ public final class HTTPRequest {
     /// The first `?` as a byte search over contiguous UTF-8 (the generic UTF8View walk cost ~35
     /// instructions a byte; targets from the parser are always contiguous).
     static func questionMark(in target: String) -> String.Index? {
-        let u = target.utf8
-        let found: Int?? = u.withContiguousStorageIfAvailable { bytes -> Int? in
-            for i in 0..<bytes.count where bytes[i] == 0x3f { return i }
-            return nil
+        var t = target  // withUTF8 needs a var; a native string is not copied
+        let offset: Int? = t.withUTF8 { bytes in
+            guard let base = bytes.baseAddress, let q = memchr(base, 0x3f, bytes.count) else { return nil }
+            return UnsafeRawPointer(q) - UnsafeRawPointer(base)
         }
-        if let offset = found { return offset.map { u.index(u.startIndex, offsetBy: $0) } }
-        return u.firstIndex(of: 0x3f)
+        return offset.map { t.utf8.index(t.utf8.startIndex, offsetBy: $0) }
     }
 }
 
@@ -173,6 +172,15 @@ enum ResponseHead {
     /// Head, then `body` if given, in one exactly sized array: the length is added up first and every piece
     /// is copied once (appending piece by piece cost ~90 instructions an append, twenty a response).
     static func render(_ r: HTTPResponse, bodyLength: Int?, close: Bool, date: String, body: [UInt8]?) -> [UInt8] {
+        let total = length(r, bodyLength: bodyLength, close: close, date: date) + (body?.count ?? 0)
+        return [UInt8](unsafeUninitializedCapacity: total) { buf, count in
+            count = write(r, bodyLength: bodyLength, close: close, date: date, body: body, to: buf.baseAddress!)
+            precondition(count == total, "response head length")
+        }
+    }
+
+    /// The size of the head `write` produces.
+    static func length(_ r: HTTPResponse, bodyLength: Int?, close: Bool, date: String) -> Int {
         let reason = HTTPResponse.reason(r.status)
         let noLength = r.status == 204 || r.status == 304 || (100..<200).contains(r.status)
         var n = 9 + decimalLength(r.status) + 1 + reason.utf8.count + 2
@@ -185,9 +193,17 @@ enum ResponseHead {
         }
         if close { n += 19 }
         n += 2
-        let total = n + (body?.count ?? 0)
-        return [UInt8](unsafeUninitializedCapacity: total) { buf, count in
-            var p = buf.baseAddress!
+        return n
+    }
+
+    /// Writes the head, then `body` if given, at `start` (room for `length(...) + body.count` bytes); returns
+    /// the bytes written.
+    static func write(_ r: HTTPResponse, bodyLength: Int?, close: Bool, date: String, body: [UInt8]?,
+                      to start: UnsafeMutablePointer<UInt8>) -> Int {
+        let reason = HTTPResponse.reason(r.status)
+        let noLength = r.status == 204 || r.status == 304 || (100..<200).contains(r.status)
+        do {
+            var p = start
             func put(_ s: StaticString) {
                 memcpy(p, s.utf8Start, s.utf8CodeUnitCount)
                 p += s.utf8CodeUnitCount
@@ -242,8 +258,7 @@ enum ResponseHead {
                     p += bb.count
                 }
             }
-            count = p - buf.baseAddress!
-            precondition(count == total, "response head length")
+            return p - start
         }
     }
 

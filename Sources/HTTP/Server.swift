@@ -256,6 +256,11 @@ final class HTTPConnection {
     private var closing = false
     /// The TCP handle has closed; responders still held by handlers see this.
     private(set) var isClosed = false
+    /// Where a response is assembled before it is written (the TCP layer copies whatever the kernel does not
+    /// take at once, so it is free again right after `write`): no allocation per response.
+    private var scratch: UnsafeMutablePointer<UInt8>?
+    private var scratchCapacity = 0
+    static let maxScratch = 16 * 1024
     private var peerEnded = false
     private var draining = false
     private let remote: String
@@ -264,6 +269,26 @@ final class HTTPConnection {
         self.server = server
         self.tcp = tcp
         self.remote = tcp.peerAddress
+    }
+
+    deinit { scratch?.deallocate() }
+
+    /// Writes head and body in one piece, through `scratch` when it fits.
+    private func writeResponse(_ r: HTTPResponse, close: Bool, body: [UInt8]?) {
+        let date = server.dateCache.value
+        let total = ResponseHead.length(r, bodyLength: r.body.count, close: close, date: date) + (body?.count ?? 0)
+        guard total <= HTTPConnection.maxScratch else {
+            tcp.write(ResponseHead.render(r, bodyLength: r.body.count, close: close, date: date, body: body))
+            return
+        }
+        if scratchCapacity < total {
+            scratch?.deallocate()
+            scratchCapacity = max(total, 4096)
+            scratch = .allocate(capacity: scratchCapacity)
+        }
+        let n = ResponseHead.write(r, bodyLength: r.body.count, close: close, date: date, body: body, to: scratch!)
+        precondition(n == total, "response head length")
+        tcp.write(UnsafeRawBufferPointer(start: scratch!, count: n))
     }
 
     func start() {
@@ -397,15 +422,11 @@ final class HTTPConnection {
             guard let response = ex.response else { break }
             if !ex.headWritten {
                 ex.headWritten = true
-                let isHead = ex.request.method == "HEAD"
-                let out: [UInt8]
                 if let _ = ex.stream {
-                    out = ResponseHead.render(response, bodyLength: nil, close: ex.closeAfter, date: server.dateCache.value, body: nil)
+                    tcp.write(ResponseHead.render(response, bodyLength: nil, close: ex.closeAfter, date: server.dateCache.value, body: nil))
                 } else {
-                    out = ResponseHead.render(response, bodyLength: response.body.count, close: ex.closeAfter,
-                                              date: server.dateCache.value, body: isHead ? nil : response.body)
+                    writeResponse(response, close: ex.closeAfter, body: ex.request.method == "HEAD" ? nil : response.body)
                 }
-                tcp.write(out)
             }
             if let stream = ex.stream {
                 let bytes = stream.takePending()

@@ -47,8 +47,28 @@ struct ByteWriter {
     @inline(__always)
     mutating func append(_ p: UnsafeRawPointer, count n: Int) {
         reserve(n)
-        memcpy(base + count, p, n)
+        ByteWriter.copy(base + count, p, n)
         count += n
+    }
+
+    /// Copies `n` bytes. Most pieces here are short (keys, ids, timestamps): word moves inline beat a call
+    /// to `memcpy`; long ones still go to it.
+    @inline(__always)
+    static func copy(_ d: UnsafeMutablePointer<UInt8>, _ s: UnsafeRawPointer, _ n: Int) {
+        if n > 64 { memcpy(d, s, n); return }
+        let dst = UnsafeMutableRawPointer(d)
+        if n >= 8 {
+            var i = 0
+            while i + 8 <= n {
+                dst.storeBytes(of: s.loadUnaligned(fromByteOffset: i, as: UInt64.self), toByteOffset: i, as: UInt64.self)
+                i += 8
+            }
+            if i < n {
+                dst.storeBytes(of: s.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self), toByteOffset: n - 8, as: UInt64.self)
+            }
+        } else {
+            for i in 0..<n { d[i] = s.load(fromByteOffset: i, as: UInt8.self) }
+        }
     }
 
     @inline(__always)
@@ -76,6 +96,15 @@ struct ByteWriter {
 
     /// `JSON.appendString(utf8:into:)`.
     mutating func appendJSONString(utf8 b: UnsafeBufferPointer<UInt8>) {
+        if case .plain = JSON.classify(b) {
+            let n = b.count
+            reserve(n + 2)
+            base[count] = 0x22
+            if let p = b.baseAddress { ByteWriter.copy(base + count + 1, p, n) }
+            base[count + n + 1] = 0x22
+            count += n + 2
+            return
+        }
         append(0x22)
         appendJSONStringBody(utf8: b)
         append(0x22)

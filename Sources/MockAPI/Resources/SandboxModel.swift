@@ -238,9 +238,9 @@ extension SandboxRecord {
     }
 
     static func encodeFields<F: SandboxFields>(_ f: F, now: Double, into o: inout ByteWriter) {
-        func lit(_ s: StaticString) { o.append(s) }
-        func str(_ c: Column) { if !f.appendString(c, into: &o) { lit("null") } }
-        func num(_ c: Column) { if let n = f.int(c) { o.appendJSONInt(Int64(n)) } else { lit("null") } }
+        @inline(__always) func lit(_ s: StaticString) { o.append(s) }
+        @inline(__always) func str(_ c: Column) { if !f.appendString(c, into: &o) { lit("null") } }
+        @inline(__always) func num(_ c: Column) { if let n = f.int(c) { o.appendJSONInt(Int64(n)) } else { lit("null") } }
         func bool(_ b: Bool) { lit(b ? "true" : "false") }
         let isReady = f.textIs(.state, "running")
         lit("{\"id\":"); str(.id)
