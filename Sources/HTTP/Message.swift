@@ -16,8 +16,10 @@ public struct HTTPHeaders: Sequence {
     }
 
     public subscript(name: String) -> String? {
-        // The exact spelling first (what clients send): one word compare for short names.
-        for f in fields where f.name == name || HTTPHeaders.sameName(f.name, name) { return f.value }
+        // Lengths first (O(1), rejects most fields), then the exact spelling (what clients send: one word
+        // compare for a short name), then the case-insensitive comparison.
+        let n = name.utf8.count
+        for f in fields where f.name.utf8.count == n && (f.name == name || HTTPHeaders.sameName(f.name, name)) { return f.value }
         return nil
     }
 

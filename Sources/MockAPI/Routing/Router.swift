@@ -194,18 +194,27 @@ public final class Router {
     }
 
     private static func find(_ trie: Frozen, method: String, path: UnsafeBufferPointer<UInt8>) -> Found {
-        // Segments are the non-empty runs between `/` bytes.
-        var count = 0
-        var hasPercent = false
-        var ascii = true
-        var inSegment = false
-        for b in path {
-            if b == 0x2f { inSegment = false; continue }
-            if !inSegment { count += 1; inSegment = true }
-            if b == 0x25 { hasPercent = true }
-            if b >= 0x80 { ascii = false }
+        // Segments are the non-empty runs between `/` bytes: at most one per two bytes, plus one.
+        let found: Found? = withUnsafeTemporaryAllocation(of: UnsafeBufferPointer<UInt8>.self, capacity: path.count / 2 + 1) { segs in
+            var count = 0
+            var special: UInt8 = 0  // OR of the bytes: bit 7 set means some byte is not ASCII
+            var i = 0
+            let n = path.count
+            while i < n {
+                if path[i] == 0x2f { i += 1; continue }
+                let start = i
+                while i < n && path[i] != 0x2f {
+                    let b = path[i]
+                    if b == 0x25 { return nil }  // percent-encoded: the decoding path below
+                    special |= b
+                    i += 1
+                }
+                segs[count] = UnsafeBufferPointer(rebasing: path[start..<i])
+                count += 1
+            }
+            return Matcher.run(trie, method: method, segs: UnsafeBufferPointer(rebasing: segs[0..<count]), ascii: special < 0x80)
         }
-        if !hasPercent { return find(trie, method: method, path: path, count: count, ascii: ascii) }
+        if let f = found { return f }
         // Decode every segment into one buffer; `/` stays a separator (a decoded `%2F` is part of its segment,
         // which is why this does not decode the path as a whole and split afterwards).
         var decoded: [UInt8] = []
@@ -228,6 +237,7 @@ public final class Router {
             bounds.append(start); bounds.append(decoded.count)
         }
         let decodedASCII = decoded.allSatisfy { $0 < 0x80 }
+        let count = bounds.count / 2
         return decoded.withUnsafeBufferPointer { d in
             withUnsafeTemporaryAllocation(of: UnsafeBufferPointer<UInt8>.self, capacity: count) { segs in
                 for k in 0..<count {
@@ -235,22 +245,6 @@ public final class Router {
                 }
                 return Matcher.run(trie, method: method, segs: UnsafeBufferPointer(segs), ascii: decodedASCII)
             }
-        }
-    }
-
-    private static func find(_ trie: Frozen, method: String, path: UnsafeBufferPointer<UInt8>, count: Int, ascii: Bool) -> Found {
-        withUnsafeTemporaryAllocation(of: UnsafeBufferPointer<UInt8>.self, capacity: count) { segs in
-            var k = 0
-            var i = 0
-            let n = path.count
-            while i < n {
-                if path[i] == 0x2f { i += 1; continue }
-                let start = i
-                while i < n && path[i] != 0x2f { i += 1 }
-                segs[k] = UnsafeBufferPointer(rebasing: path[start..<i])
-                k += 1
-            }
-            return Matcher.run(trie, method: method, segs: UnsafeBufferPointer(segs), ascii: ascii)
         }
     }
 
