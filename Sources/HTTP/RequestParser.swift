@@ -47,6 +47,7 @@ final class RequestParser {
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         let n = http_parser_execute(parser, RequestParser.settings,
                                     bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
+        collector.endOfInput()
         let errno = chp_errno(parser)
         if errno != HPE_OK.rawValue || n != bytes.count {
             if failure == nil {
@@ -70,6 +71,14 @@ final class RequestParser {
 
     private static func me(_ p: UnsafeMutablePointer<http_parser>?) -> RequestParser {
         Unmanaged<RequestParser>.fromOpaque(p!.pointee.data).takeUnretainedValue()
+    }
+
+    /// http_parser's method names by number, made once (not a strlen and a new String per request).
+    private static let methodNames: [String] = (0..<34).map { String(cString: http_method_str(http_method(rawValue: UInt32($0)))) }
+
+    static func methodName(_ m: UInt32) -> String {
+        let names = methodNames
+        return Int(m) < names.count ? names[Int(m)] : String(cString: http_method_str(http_method(rawValue: m)))
     }
 
     private static let settings: UnsafeMutablePointer<http_parser_settings> = {
@@ -103,7 +112,7 @@ final class RequestParser {
         s.pointee.on_headers_complete = { p in
             let me = RequestParser.me(p)
             let headers = me.collector.finish()
-            let method = String(cString: http_method_str(http_method(rawValue: chp_method(p!))))
+            let method = RequestParser.methodName(chp_method(p!))
             me.method = method
             let target = String(decoding: me.url, as: UTF8.self)
             let req = HTTPRequest(method: method, target: target, headers: headers,

@@ -46,6 +46,7 @@ final class ResponseParser {
         if let f = failure { return .failed(f) }
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         let n = http_parser_execute(parser, ResponseParser.settings, at, count)
+        collector.endOfInput()
         if done { return .complete }
         let errno = chp_errno(parser)
         if errno != HPE_OK.rawValue || n != count {

@@ -124,13 +124,12 @@ public final class HTTPServer {
 }
 
 /// The handle a request handler answers through; exactly one `send` or `startStream` counts.
+/// Holds its connection strongly (a handler may keep it past the connection's close; `closed()` then marks the
+/// connection, and `send` sees `closing`): a weak reference cost a side-table allocation per request.
 public final class HTTPResponder {
-    fileprivate weak var connection: HTTPConnection?
-    fileprivate var exchange: Exchange?
+    fileprivate let connection: HTTPConnection
+    fileprivate let exchange: Exchange
     public let isHead: Bool
-    /// Called if the connection closes before the answer is sent.
-    public var onCancel: (() -> Void)?
-    public private(set) var answered = false
 
     fileprivate init(connection: HTTPConnection, exchange: Exchange, isHead: Bool) {
         self.connection = connection
@@ -138,25 +137,36 @@ public final class HTTPResponder {
         self.isHead = isHead
     }
 
-    public var isCancelled: Bool { connection == nil || exchange?.cancelled == true }
+    /// Called if the connection closes before the answer is sent. (Kept on the exchange, so the connection
+    /// reaches it without holding the responder.)
+    public var onCancel: (() -> Void)? {
+        get { exchange.onCancel }
+        set { exchange.onCancel = newValue }
+    }
+
+    public var answered: Bool { exchange.answered }
+
+    public var isCancelled: Bool { connection.isClosed || exchange.cancelled }
 
     public func send(_ response: HTTPResponse) {
-        guard !answered, let ex = exchange, let c = connection else { return }
-        answered = true
-        onCancel = nil
+        let ex = exchange
+        guard !ex.answered, !connection.isClosed else { return }
+        ex.answered = true
+        ex.onCancel = nil
         ex.response = response
-        c.flush()
+        connection.flush()
     }
 
     /// Starts a chunked response; bytes written to the stream follow the head in order.
     public func startStream(_ head: HTTPResponse) -> HTTPStream {
         let stream = HTTPStream()
-        guard !answered, let ex = exchange, let c = connection else {
+        let ex = exchange, c = connection
+        guard !ex.answered, !c.isClosed else {
             stream.closed = true
             return stream
         }
-        answered = true
-        onCancel = nil
+        ex.answered = true
+        ex.onCancel = nil
         ex.response = head
         ex.stream = stream
         stream.connection = c
@@ -242,7 +252,9 @@ final class Exchange {
     var headWritten = false
     var cancelled = false
     var closeAfter: Bool
-    weak var responder: HTTPResponder?
+    /// A responder has sent or started a stream (at most one answer counts).
+    var answered = false
+    var onCancel: (() -> Void)?
 
     init(request: HTTPRequest, closeAfter: Bool) {
         self.request = request
@@ -251,13 +263,34 @@ final class Exchange {
 }
 
 /// One client connection: parser, ordered exchanges, one timer for header/body/idle timeouts.
+///
+/// Lifetimes, which make the `unowned(unsafe)` references below sound (a checked `unowned` costs an atomic
+/// retain/release per use, on every callback of every request): the server holds each connection strongly in
+/// `connectionObjects` until the TCP handle's close callback (`closed()`), so a connection never outlives its
+/// server. The parser, the TCP connection's callbacks and the timer belong to this connection, and all are
+/// cleared or closed by `closed()`, so none calls back into a connection that is gone.
 final class HTTPConnection {
-    unowned let server: HTTPServer
+    unowned(unsafe) let server: HTTPServer
     let tcp: TCPConnection
     private let parser = RequestParser()
     private var exchanges: [Exchange] = []
     private var timer: Timer?
+    /// When the current timeout (header, body or idle) expires, in loop milliseconds; nil: none running.
+    private var deadline: UInt64?
+    /// When the libuv timer is set to fire, if it is running. It may fire before `deadline` (then it is set
+    /// again for the rest): moving a deadline later costs no libuv call, and a request's three timeout
+    /// changes (header, body, idle) usually cost none.
+    private var timerDue: UInt64?
+    /// Set while `read` runs: timeout changes are applied once, when it returns.
+    private var inRead = false
     private var closing = false
+    /// The TCP handle has closed; responders still held by handlers see this.
+    private(set) var isClosed = false
+    /// Where a response is assembled before it is written (the TCP layer copies whatever the kernel does not
+    /// take at once, so it is free again right after `write`): no allocation per response.
+    private var scratch: UnsafeMutablePointer<UInt8>?
+    private var scratchCapacity = 0
+    static let maxScratch = 16 * 1024
     private var peerEnded = false
     private var draining = false
     private let remote: String
@@ -270,30 +303,71 @@ final class HTTPConnection {
         self.remote = tcp.peerAddress
     }
 
+    deinit { scratch?.deallocate() }
+
+    /// Writes head and body in one piece, through `scratch` when it fits.
+    private func writeResponse(_ r: HTTPResponse, close: Bool, body: [UInt8]?) {
+        let date = server.dateCache.value
+        let total = ResponseHead.length(r, bodyLength: r.body.count, close: close, date: date) + (body?.count ?? 0)
+        guard total <= HTTPConnection.maxScratch else {
+            tcp.write(ResponseHead.render(r, bodyLength: r.body.count, close: close, date: date, body: body))
+            return
+        }
+        if scratchCapacity < total {
+            scratch?.deallocate()
+            scratchCapacity = max(total, 4096)
+            scratch = .allocate(capacity: scratchCapacity)
+        }
+        let n = ResponseHead.write(r, bodyLength: r.body.count, close: close, date: date, body: body, to: scratch!)
+        precondition(n == total, "response head length")
+        tcp.write(UnsafeRawBufferPointer(start: scratch!, count: n))
+    }
+
     func start() {
         let cfg = server.configuration
         parser.bodyLimitFor = cfg.bodyLimit
-        parser.onMessageBegin = { [unowned self] in self.arm(cfg.headerTimeoutMs) }
-        parser.onHeaders = { [unowned self] req, _, tooLarge in self.headersArrived(req, tooLarge: tooLarge) }
-        parser.onBody = { [unowned self] in self.arm(cfg.bodyTimeoutMs) }
-        parser.onRequest = { [unowned self] req, tooLarge in self.requestArrived(req, tooLarge: tooLarge) }
-        tcp.onRead = { [unowned self] bytes in self.read(bytes) }
-        tcp.onEnd = { [unowned self] err in self.peerClosed(err) }
-        tcp.onDrain = { [unowned self] in
+        // unowned(unsafe): see the type's comment (these closures belong to objects this connection owns).
+        parser.onMessageBegin = { [unowned(unsafe) self] in self.arm(cfg.headerTimeoutMs) }
+        parser.onHeaders = { [unowned(unsafe) self] req, _, tooLarge in self.headersArrived(req, tooLarge: tooLarge) }
+        parser.onBody = { [unowned(unsafe) self] in self.arm(cfg.bodyTimeoutMs) }
+        parser.onRequest = { [unowned(unsafe) self] req, tooLarge in self.requestArrived(req, tooLarge: tooLarge) }
+        tcp.onRead = { [unowned(unsafe) self] bytes in self.read(bytes) }
+        tcp.onEnd = { [unowned(unsafe) self] err in self.peerClosed(err) }
+        tcp.onDrain = { [unowned(unsafe) self] in
             self.flush()
             self.exchanges.first?.stream?.drained()
         }
-        tcp.onClose = { [unowned self] in self.closed() }
+        tcp.onClose = { [unowned(unsafe) self] in self.closed() }
         tcp.startReading()
         arm(cfg.idleTimeoutMs)
     }
 
+    /// Starts the header, body or idle timeout (replacing the one running).
     private func arm(_ ms: UInt64) {
-        if timer == nil { timer = Timer(loop: server.loop) }
-        timer!.start(ms: ms) { [unowned self] in self.timedOut() }
+        deadline = server.loop.nowMs + ms
+        if !inRead { applyDeadline() }
     }
 
-    private func disarm() { timer?.stop() }
+    /// Stops the timeout. The libuv timer may still fire; it then finds no deadline.
+    private func disarm() { deadline = nil }
+
+    /// Makes the libuv timer fire no later than `deadline`.
+    private func applyDeadline() {
+        guard let d = deadline, !closing else { return }
+        if let due = timerDue, due <= d { return }
+        if timer == nil { timer = Timer(loop: server.loop) }
+        let now = server.loop.nowMs
+        timer!.start(ms: d > now ? d - now : 0) { [unowned(unsafe) self] in self.timerFired() }
+        timerDue = d
+    }
+
+    private func timerFired() {
+        timerDue = nil
+        guard let d = deadline else { return }
+        if server.loop.nowMs < d { applyDeadline(); return }
+        deadline = nil
+        timedOut()
+    }
 
     private func timedOut() {
         if parser.inMessage {
@@ -312,7 +386,11 @@ final class HTTPConnection {
 
     private func read(_ bytes: UnsafeRawBufferPointer) {
         guard !closing else { return }
-        switch parser.execute(bytes) {
+        inRead = true
+        let outcome = parser.execute(bytes)
+        inRead = false
+        applyDeadline()
+        switch outcome {
         case .ok: break
         case .failed(let f):
             tcp.stopReading()
@@ -355,7 +433,6 @@ final class HTTPConnection {
             return
         }
         let responder = HTTPResponder(connection: self, exchange: ex, isHead: req.method == "HEAD")
-        ex.responder = responder
         server.handler(req, responder)
     }
 
@@ -378,16 +455,11 @@ final class HTTPConnection {
             guard let response = ex.response else { break }
             if !ex.headWritten {
                 ex.headWritten = true
-                var out: [UInt8] = []
-                let isHead = ex.request.method == "HEAD"
                 if let _ = ex.stream {
-                    ResponseHead.serialize(response, bodyLength: nil, close: ex.closeAfter, date: server.dateCache.value, into: &out)
+                    tcp.write(ResponseHead.render(response, bodyLength: nil, close: ex.closeAfter, date: server.dateCache.value, body: nil))
                 } else {
-                    out.reserveCapacity(256 + response.body.count)
-                    ResponseHead.serialize(response, bodyLength: response.body.count, close: ex.closeAfter, date: server.dateCache.value, into: &out)
-                    if !isHead { out.append(contentsOf: response.body) }
+                    writeResponse(response, close: ex.closeAfter, body: ex.request.method == "HEAD" ? nil : response.body)
                 }
-                tcp.write(out)
             }
             if let stream = ex.stream {
                 let bytes = stream.takePending()
@@ -426,6 +498,8 @@ final class HTTPConnection {
         guard !closing else { return }
         closing = true
         disarm()
+        timer?.stop()
+        timerDue = nil
         tcp.shutdownAndClose()
     }
 
@@ -436,15 +510,18 @@ final class HTTPConnection {
 
     private func closed() {
         closing = true
+        isClosed = true
         timer?.close()
         timer = nil
+        timerDue = nil
+        deadline = nil
         let pending = exchanges
         exchanges = []
         for ex in pending {
             ex.cancelled = true
-            if let r = ex.responder, !r.answered {
-                let cb = r.onCancel
-                r.onCancel = nil
+            if !ex.answered {
+                let cb = ex.onCancel
+                ex.onCancel = nil
                 cb?()
             }
             ex.stream?.markClosed()

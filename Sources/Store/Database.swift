@@ -31,7 +31,7 @@ let SQLITE_TRANSIENT_PTR = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqli
 
 /// A prepared statement, cached by SQL text and reset after each use.
 public final class Statement {
-    let raw: OpaquePointer
+    @usableFromInline let raw: OpaquePointer
     public let sql: String
     unowned let db: Database
 
@@ -56,7 +56,16 @@ public final class Statement {
             case .null: rc = sqlite3_bind_null(raw, idx)
             case .int(let n): rc = sqlite3_bind_int64(raw, idx, n)
             case .double(let d): rc = sqlite3_bind_double(raw, idx, d)
-            case .text(let s): rc = sqlite3_bind_text(raw, idx, s, -1, SQLITE_TRANSIENT_PTR)
+            case .text(let s):
+                // withUTF8: no copy for a native string (passing `s` as a pointer argument made a
+                // ContiguousArray copy); the explicit length spares SQLite a strlen.
+                var s = s
+                rc = s.withUTF8 { b in
+                    guard b.count > 0, let base = b.baseAddress else { return sqlite3_bind_text(raw, idx, "", 0, SQLITE_TRANSIENT_PTR) }
+                    return base.withMemoryRebound(to: CChar.self, capacity: b.count) {
+                        sqlite3_bind_text(raw, idx, $0, Int32(b.count), SQLITE_TRANSIENT_PTR)
+                    }
+                }
             case .blob(let b):
                 rc = b.withUnsafeBytes { sqlite3_bind_blob(raw, idx, $0.baseAddress, Int32(b.count), SQLITE_TRANSIENT_PTR) }
             }
@@ -78,6 +87,14 @@ public final class Statement {
         return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
     }
     public func optionalText(_ i: Int) -> String? { isNull(i) ? nil : text(i) }
+    /// The column's text as UTF-8 bytes (other types converted, as `text` does); nil when it is NULL. The
+    /// bytes are SQLite's own buffer, valid only until the next step, reset or type-changing read of this
+    /// column: encoders copy them out at once instead of making a String per column.
+    @inlinable
+    public func textBytes(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {
+        guard let p = sqlite3_column_text(raw, i) else { return nil }
+        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(raw, i)))
+    }
     public func optionalInt(_ i: Int) -> Int? { isNull(i) ? nil : int(i) }
     public func blob(_ i: Int) -> [UInt8] {
         let n = Int(sqlite3_column_bytes(raw, Int32(i)))

@@ -84,4 +84,41 @@ final class SandboxEncodingTests: XCTestCase {
         XCTAssertEqual((list.object["data"] as? [Any])?.count, 2)
         XCTAssertEqual(list.header("Content-Type"), "application/json")
     }
+
+    /// A GET encodes straight from the SQLite row (`okReply(db, id:, tenantID:, now:)`): the same bytes as the
+    /// loaded record, including values only a hand-edited store has (invalid UTF-8, escapes, a custom size,
+    /// a non-ASCII size, integers stored in text columns).
+    func testRowEncodingMatchesTheRecord() throws {
+        _ = try create("{}")
+        _ = try create(#"{"name":"q\"uo\\te\n\u0001é😀","slug":"s-1","metadata":{"a":[1,2.5,null,true]},"tags":["x"],"#
+                       + #""timeout_sec":600,"external_user_id":"u","workspace_slug":"ws","project_name":"P","size":"large"}"#)
+        _ = try create(#"{"cpu_count":3,"memory_mb":3000,"disk_size_mb":5000,"always_on":true,"idle_timeout_sec":5}"#)
+        let stopped = try create(#"{"name":"stopped"}"#)
+        XCTAssertEqual(try server.request("POST", "/api/v1/sandboxes/\(stopped)/stop").status, 200)
+        let gone = try create(#"{"name":"gone","timeout_sec":30}"#)
+        XCTAssertEqual(try server.request("DELETE", "/api/v1/sandboxes/\(gone)").status, 204)
+        let odd = try create(#"{"name":"odd"}"#)
+        let odder = try create(#"{"name":"odder"}"#)
+        let compared: Int = try server.onLoop { s in
+            let db = s.app.db
+            try db.run("""
+                UPDATE sandboxes SET name = CAST(X'FF41C3' AS TEXT), slug = 42, size = 'größe', region = NULL,
+                    metadata = ?, tags = ?, deadline = ?, started_at = 'not a time' WHERE id = ?
+                """, [.text(#"{ "k" : 1e2 }"#), .text("not json"), .double(1.0), .text(odd)])
+            try db.run("UPDATE sandboxes SET size = 'custom', external_project_id = 'tab\there', stopped_at = '2020-01-01T00:00:00Z', state = 'stopped' WHERE id = ?",
+                       [.text(odder)])
+            var records: [SandboxRecord] = []
+            try db.forEach(SandboxRecord.select + " ORDER BY s.rowid") { records.append(SandboxRecord($0)); return true }
+            for r in records {
+                for now in [s.app.now, s.app.now + 3600, 0] {
+                    let row = self.body(try SandboxRecord.okReply(db, id: r.id, tenantID: r.tenantID, now: now))
+                    XCTAssertEqual(String(decoding: row, as: UTF8.self), String(decoding: self.body(r.okReply(now: now)), as: UTF8.self))
+                    XCTAssertEqual(row, self.body(r.okReply(now: now)))
+                }
+            }
+            XCTAssertThrowsError(try SandboxRecord.okReply(db, id: records[0].id, tenantID: "another-tenant", now: 0))
+            return records.count
+        }
+        XCTAssertEqual(compared, 7)
+    }
 }

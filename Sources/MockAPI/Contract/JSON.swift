@@ -195,6 +195,63 @@ extension JSON {
         out.append(0x22)
     }
 
+    /// Appends UTF-8 bytes as a JSON string: the same bytes as `appendString(String(decoding: bytes, as: UTF8.self))`
+    /// (which repairs invalid UTF-8), without making the String when the bytes are plain ASCII.
+    static func appendString(utf8 bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        out.append(0x22)
+        appendStringBody(utf8: bytes, into: &out)
+        out.append(0x22)
+    }
+
+    /// `appendString(utf8:into:)` without the quotes.
+    static func appendStringBody(utf8 bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        switch classify(bytes) {
+        case .plain: out.append(contentsOf: bytes)
+        case .asciiNeedsEscape: appendEscaped(bytes, into: &out)
+        case .nonASCII:
+            let s = String(decoding: bytes, as: UTF8.self)
+            var s2 = s
+            s2.withUTF8 { b in if needsEscape(b) { appendEscaped(b, into: &out) } else { out.append(contentsOf: b) } }
+        }
+    }
+
+    enum ByteClass { case plain, asciiNeedsEscape, nonASCII }
+
+    /// Plain: every byte is ASCII, none a control character, `"` or `\\` (copied as they are). SWAR as in
+    /// `needsEscape`, with the high bit of every byte also checked.
+    @inline(__always)
+    static func classify(_ bytes: UnsafeBufferPointer<UInt8>) -> ByteClass {
+        let n = bytes.count
+        guard n > 0, let base = bytes.baseAddress else { return .plain }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var escape: UInt64 = 0
+        var high: UInt64 = 0
+        @inline(__always) func word(_ w: UInt64) {
+            let quote = w ^ (ones &* 0x22)
+            let slash = w ^ (ones &* 0x5c)
+            escape |= ((w &- ones &* 0x20) & ~w) | ((quote &- ones) & ~quote) | ((slash &- ones) & ~slash)
+            high |= w
+        }
+        if n >= 8 {
+            var i = 0
+            while i + 8 <= n {
+                word(UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+                i += 8
+            }
+            // The tail as one more word ending at the last byte (overlapping bytes already seen is harmless).
+            if i < n { word(UnsafeRawPointer(base + n - 8).loadUnaligned(as: UInt64.self)) }
+        } else {
+            var w: UInt64 = 0
+            // Pad with a plain byte (space) so the padding triggers nothing.
+            for k in 0..<8 { w |= UInt64(k < n ? base[k] : 0x20) << (8 * UInt64(k)) }
+            word(w)
+        }
+        // (A byte >= 0x80 can make the escape masks misfire, but then the answer is nonASCII anyway.)
+        if high & highs != 0 { return .nonASCII }
+        return escape & highs != 0 ? .asciiNeedsEscape : .plain
+    }
+
     /// Whether any byte is a control character, `"` or `\\`. SWAR: for each 64-bit word, a byte below 0x20,
     /// or one equal to 0x22 or 0x5c after an XOR, sets its high bit in the masks (exact for "any").
     @inline(__always)

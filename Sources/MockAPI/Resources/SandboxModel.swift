@@ -1,4 +1,7 @@
 import Store
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Size tiers shared by every SDK (sandbox-contract §3).
 public struct SandboxSize {
@@ -206,58 +209,106 @@ public struct SandboxRecord {
 /// Reads (GET, list) answer with bytes written straight from the record: building the 44-key `JSON` tree,
 /// encoding it and freeing it was a third of a GET's instructions. `encode(now:into:)` writes exactly the
 /// bytes of `json(now:).encode(into:)`; SandboxEncodingTests holds the two together: change both or neither.
+/// The one encoder (`encodeFields`) reads either a loaded record or, for a GET, the statement's current row
+/// (`SandboxRow`), which skips making ~25 Strings that would be freed right after encoding.
 extension SandboxRecord {
     public func encode(now: Double, into o: inout [UInt8]) {
-        func lit(_ s: StaticString) { JSON.appendLiteral(s, into: &o) }
-        func str(_ s: String?) { if let s = s { JSON.appendString(s, into: &o) } else { lit("null") } }
-        func num(_ n: Int?) { if let n = n { JSON.appendInt(Int64(n), into: &o) } else { lit("null") } }
+        var w = ByteWriter(capacity: 1536)
+        defer { w.free() }
+        SandboxRecord.encodeFields(self, now: now, into: &w)
+        o.append(contentsOf: w.bytes)
+    }
+
+    /// Column positions in `select`.
+    enum Column: Int32 {
+        case id = 0, name, slug, state, templateID, size, cpu, memoryMB, diskMB,
+             tenantID, workspaceID, workspaceSlug, workspaceName, projectID, projectSlug, projectName,
+             externalWorkspaceID, externalUserID, externalProjectID, persistent, alwaysOn,
+             timeoutSec, idleTimeoutSec, bootMs, metadata, tags, region,
+             createdAt, startedAt, readyAt, stoppedAt, destroyedAt, updatedAt, deadline
+
+        /// Read with `text`/`int` (NULL reads as "" or 0) rather than `optionalText`/`optionalInt` by `init`.
+        var isRequired: Bool {
+            switch self {
+            case .id, .state, .templateID, .size, .cpu, .memoryMB, .diskMB, .tenantID, .bootMs, .metadata, .tags,
+                 .createdAt, .updatedAt: return true
+            default: return false
+            }
+        }
+    }
+
+    static func encodeFields<F: SandboxFields>(_ f: F, now: Double, into o: inout ByteWriter) {
+        @inline(__always) func lit(_ s: StaticString) { o.append(s) }
+        @inline(__always) func str(_ c: Column) { if !f.appendString(c, into: &o) { lit("null") } }
+        @inline(__always) func num(_ c: Column) { if let n = f.int(c) { o.appendJSONInt(Int64(n)) } else { lit("null") } }
         func bool(_ b: Bool) { lit(b ? "true" : "false") }
-        lit("{\"id\":"); str(id)
-        lit(",\"object\":\"sandbox\",\"name\":"); str(name)
-        lit(",\"slug\":"); str(slug)
-        lit(",\"state\":"); str(state)
-        lit(",\"status\":"); str(state)
+        let isReady = f.textIs(.state, "running")
+        lit("{\"id\":"); str(.id)
+        lit(",\"object\":\"sandbox\",\"name\":"); str(.name)
+        lit(",\"slug\":"); str(.slug)
+        lit(",\"state\":"); str(.state)
+        lit(",\"status\":"); str(.state)
         lit(",\"ready\":"); bool(isReady)
-        lit(",\"template_id\":"); str(templateID)
-        lit(",\"size\":"); str(size)
-        lit(",\"cpu_count\":"); num(cpu)
-        lit(",\"memory_mb\":"); num(memoryMB)
-        lit(",\"disk_size_mb\":"); num(diskMB)
-        lit(",\"resource_contract\":{\"id\":"); str(contractID)
-        lit(",\"version\":\"v1\",\"product\":\"sandbox\",\"size\":"); str(size)
-        lit(",\"vcpus\":"); num(cpu)
-        lit(",\"memory_mb\":"); num(memoryMB)
-        lit(",\"disk_size_mb\":"); num(diskMB)
-        lit("},\"tenant_id\":"); str(tenantID)
-        lit(",\"owner_id\":null,\"workspace_id\":"); str(workspaceID)
-        lit(",\"workspace_slug\":"); str(workspaceSlug)
-        lit(",\"workspace_name\":"); str(workspaceName)
-        lit(",\"project_id\":"); str(projectID)
-        lit(",\"project_slug\":"); str(projectSlug)
-        lit(",\"project_name\":"); str(projectName)
-        lit(",\"external_workspace_id\":"); str(externalWorkspaceID)
-        lit(",\"external_user_id\":"); str(externalUserID)
-        lit(",\"external_project_id\":"); str(externalProjectID)
-        lit(",\"persistent\":"); bool(persistent)
-        lit(",\"always_on\":"); bool(alwaysOn)
-        lit(",\"timeout_sec\":"); num(timeoutSec)
-        lit(",\"idle_timeout_sec\":"); num(idleTimeoutSec)
+        lit(",\"template_id\":"); str(.templateID)
+        lit(",\"size\":"); str(.size)
+        lit(",\"cpu_count\":"); num(.cpu)
+        lit(",\"memory_mb\":"); num(.memoryMB)
+        lit(",\"disk_size_mb\":"); num(.diskMB)
+        // `SandboxSize.contractID`, written in place.
+        lit(",\"resource_contract\":{\"id\":")
+        if f.textIs(.size, "custom") {
+            lit("\"sandbox/custom-"); num(.cpu); lit("x"); num(.memoryMB); lit("x"); num(.diskMB); lit("@v1\"")
+        } else {
+            lit("\"sandbox/"); f.appendStringBody(.size, into: &o); lit("@v1\"")
+        }
+        lit(",\"version\":\"v1\",\"product\":\"sandbox\",\"size\":"); str(.size)
+        lit(",\"vcpus\":"); num(.cpu)
+        lit(",\"memory_mb\":"); num(.memoryMB)
+        lit(",\"disk_size_mb\":"); num(.diskMB)
+        lit("},\"tenant_id\":"); str(.tenantID)
+        lit(",\"owner_id\":null,\"workspace_id\":"); str(.workspaceID)
+        lit(",\"workspace_slug\":"); str(.workspaceSlug)
+        lit(",\"workspace_name\":"); str(.workspaceName)
+        lit(",\"project_id\":"); str(.projectID)
+        lit(",\"project_slug\":"); str(.projectSlug)
+        lit(",\"project_name\":"); str(.projectName)
+        lit(",\"external_workspace_id\":"); str(.externalWorkspaceID)
+        lit(",\"external_user_id\":"); str(.externalUserID)
+        lit(",\"external_project_id\":"); str(.externalProjectID)
+        lit(",\"persistent\":"); bool(f.bool(.persistent))
+        lit(",\"always_on\":"); bool(f.bool(.alwaysOn))
+        lit(",\"timeout_sec\":"); num(.timeoutSec)
+        lit(",\"idle_timeout_sec\":"); num(.idleTimeoutSec)
         lit(",\"timeout_remaining_ms\":")
-        if let ms = timeoutRemainingMs(now: now) { JSON.appendInt(ms, into: &o) } else { lit("null") }
-        lit(",\"boot_ms\":"); num(bootMs)
-        lit(",\"total_runtime_sec\":"); num(runtimeSeconds(now: now))
-        lit(",\"boot_path\":\"warm_pool\",\"region\":"); str(region ?? "local")
+        // `timeoutRemainingMs(now:)`
+        if let d = f.double(.deadline) { o.appendJSONInt(Int64(max(0, (d - now) * 1000))) } else { lit("null") }
+        lit(",\"boot_ms\":"); num(.bootMs)
+        lit(",\"total_runtime_sec\":")
+        // `runtimeSeconds(now:)`
+        var runtime = 0
+        if let t = f.time(.startedAt) {
+            let end = f.time(.destroyedAt) ?? (isReady ? now : (f.time(.stoppedAt) ?? now))
+            runtime = max(0, Int(end - t))
+        }
+        o.appendJSONInt(Int64(runtime))
+        lit(",\"boot_path\":\"warm_pool\",\"region\":")
+        if !f.appendString(.region, into: &o) { lit("\"local\"") }
         lit(",\"preview_url\":null,\"preview_domain\":null,\"metadata\":")
-        if metadata == "{}" { lit("{}") } else { metadataJSON.encode(into: &o) }
+        // `metadataJSON` / `tagsJSON`
+        if f.textIs(.metadata, "{}") { lit("{}") } else {
+            o.append(((try? JSON.parse(f.text(.metadata) ?? "")) ?? .object(JSONObject())).encoded())
+        }
         lit(",\"tags\":")
-        if tags == "[]" { lit("[]") } else { tagsJSON.encode(into: &o) }
-        lit(",\"created_at\":"); str(createdAt)
-        lit(",\"inserted_at\":"); str(createdAt)
-        lit(",\"started_at\":"); str(startedAt)
-        lit(",\"ready_at\":"); str(readyAt)
-        lit(",\"stopped_at\":"); str(stoppedAt)
-        lit(",\"destroyed_at\":"); str(destroyedAt)
-        lit(",\"updated_at\":"); str(updatedAt)
+        if f.textIs(.tags, "[]") { lit("[]") } else {
+            o.append(((try? JSON.parse(f.text(.tags) ?? "")) ?? .array([])).encoded())
+        }
+        lit(",\"created_at\":"); str(.createdAt)
+        lit(",\"inserted_at\":"); str(.createdAt)
+        lit(",\"started_at\":"); str(.startedAt)
+        lit(",\"ready_at\":"); str(.readyAt)
+        lit(",\"stopped_at\":"); str(.stoppedAt)
+        lit(",\"destroyed_at\":"); str(.destroyedAt)
+        lit(",\"updated_at\":"); str(.updatedAt)
         lit("}")
     }
 
@@ -274,6 +325,21 @@ extension SandboxRecord {
         return .bytes(status, contentType: Dispatcher.jsonContentType, body, headers: [])
     }
 
+    /// `load(db, id:, tenantID:).okReply(now:)`, encoded from the row as SQLite returns it (the GET hot path:
+    /// it still reads SQLite on every request, it only skips the intermediate record).
+    public static func okReply(_ db: Database, id: String, tenantID: String, now: Double) throws -> Reply {
+        var w = ByteWriter(capacity: 2048)
+        defer { w.free() }
+        w.append("{\"data\":")
+        let found = try db.first(selectByID, [.text(id), .text(tenantID)]) { s -> Bool in
+            encodeFields(SandboxRow(statement: s), now: now, into: &w)
+            return true
+        }
+        guard found != nil else { throw APIError.notFound("sandbox", id) }
+        w.append(0x7d)
+        return .bytes(200, contentType: Dispatcher.jsonContentType, w.array, headers: [])
+    }
+
     /// 200 list envelope around already encoded, comma-separated items: the same bytes as
     /// `Envelope.list(items, page:, total:)`, whose first key is `data` (asserted by the tests).
     public static func listReply(encodedItems: [UInt8], page: Page, total: Int) -> Reply {
@@ -284,5 +350,143 @@ extension SandboxRecord {
         body.append(contentsOf: encodedItems)
         body.append(contentsOf: empty[9...])
         return .bytes(200, contentType: Dispatcher.jsonContentType, body, headers: [])
+    }
+}
+
+/// What `SandboxRecord.encodeFields` reads, column by column, with `SandboxRecord.init`'s NULL rules.
+protocol SandboxFields {
+    /// Appends the text column as a JSON string; false (nothing appended) when it is an optional one that is NULL.
+    func appendString(_ c: SandboxRecord.Column, into o: inout ByteWriter) -> Bool
+    /// The same without the quotes (a required column).
+    func appendStringBody(_ c: SandboxRecord.Column, into o: inout ByteWriter)
+    /// Whether the text equals an ASCII literal. (Byte equality is String equality here: no literal used
+    /// has a canonical equivalent outside ASCII.)
+    func textIs(_ c: SandboxRecord.Column, _ literal: StaticString) -> Bool
+    func text(_ c: SandboxRecord.Column) -> String?
+    func int(_ c: SandboxRecord.Column) -> Int?
+    func bool(_ c: SandboxRecord.Column) -> Bool
+    func double(_ c: SandboxRecord.Column) -> Double?
+    /// The text column parsed with `Time.parse`; nil when NULL or not a timestamp.
+    func time(_ c: SandboxRecord.Column) -> Double?
+}
+
+extension SandboxRecord: SandboxFields {
+    func text(_ c: Column) -> String? {
+        switch c {
+        case .id: return id
+        case .name: return name
+        case .slug: return slug
+        case .state: return state
+        case .templateID: return templateID
+        case .size: return size
+        case .tenantID: return tenantID
+        case .workspaceID: return workspaceID
+        case .workspaceSlug: return workspaceSlug
+        case .workspaceName: return workspaceName
+        case .projectID: return projectID
+        case .projectSlug: return projectSlug
+        case .projectName: return projectName
+        case .externalWorkspaceID: return externalWorkspaceID
+        case .externalUserID: return externalUserID
+        case .externalProjectID: return externalProjectID
+        case .metadata: return metadata
+        case .tags: return tags
+        case .region: return region
+        case .createdAt: return createdAt
+        case .startedAt: return startedAt
+        case .readyAt: return readyAt
+        case .stoppedAt: return stoppedAt
+        case .destroyedAt: return destroyedAt
+        case .updatedAt: return updatedAt
+        case .cpu, .memoryMB, .diskMB, .persistent, .alwaysOn, .timeoutSec, .idleTimeoutSec, .bootMs, .deadline:
+            return nil
+        }
+    }
+
+    func appendString(_ c: Column, into o: inout ByteWriter) -> Bool {
+        guard let s = text(c) else { return false }
+        o.appendJSONString(s)
+        return true
+    }
+
+    func appendStringBody(_ c: Column, into o: inout ByteWriter) {
+        var s = text(c) ?? ""
+        s.withUTF8 { o.appendJSONStringBody(utf8: $0) }
+    }
+
+    func textIs(_ c: Column, _ literal: StaticString) -> Bool {
+        guard let s = text(c) else { return false }
+        return s.utf8.elementsEqual(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    func int(_ c: Column) -> Int? {
+        switch c {
+        case .cpu: return cpu
+        case .memoryMB: return memoryMB
+        case .diskMB: return diskMB
+        case .bootMs: return bootMs
+        case .timeoutSec: return timeoutSec
+        case .idleTimeoutSec: return idleTimeoutSec
+        default: return nil
+        }
+    }
+
+    func bool(_ c: Column) -> Bool {
+        switch c {
+        case .persistent: return persistent
+        case .alwaysOn: return alwaysOn
+        default: return false
+        }
+    }
+
+    func double(_ c: Column) -> Double? { c == .deadline ? deadline : nil }
+
+    func time(_ c: Column) -> Double? { text(c).flatMap(Time.parse) }
+}
+
+/// The current row of a statement running `SandboxRecord.select`, read in place.
+struct SandboxRow: SandboxFields {
+    let statement: Statement
+
+    func appendString(_ c: SandboxRecord.Column, into o: inout ByteWriter) -> Bool {
+        if let b = statement.textBytes(c.rawValue) {
+            o.appendJSONString(utf8: b)
+        } else if c.isRequired {
+            o.append("\"\"")
+        } else {
+            return false
+        }
+        return true
+    }
+
+    func appendStringBody(_ c: SandboxRecord.Column, into o: inout ByteWriter) {
+        if let b = statement.textBytes(c.rawValue) { o.appendJSONStringBody(utf8: b) }
+    }
+
+    func textIs(_ c: SandboxRecord.Column, _ literal: StaticString) -> Bool {
+        guard let b = statement.textBytes(c.rawValue), b.count == literal.utf8CodeUnitCount else {
+            return !c.isRequired ? false : literal.utf8CodeUnitCount == 0 && statement.isNull(Int(c.rawValue))
+        }
+        return b.count == 0 || memcmp(b.baseAddress!, literal.utf8Start, b.count) == 0
+    }
+
+    func text(_ c: SandboxRecord.Column) -> String? {
+        if let b = statement.textBytes(c.rawValue) { return String(decoding: b, as: UTF8.self) }
+        return c.isRequired ? "" : nil
+    }
+
+    func int(_ c: SandboxRecord.Column) -> Int? {
+        if !c.isRequired && statement.isNull(Int(c.rawValue)) { return nil }
+        return statement.int(Int(c.rawValue))
+    }
+
+    func bool(_ c: SandboxRecord.Column) -> Bool { statement.bool(Int(c.rawValue)) }
+
+    func double(_ c: SandboxRecord.Column) -> Double? {
+        statement.isNull(Int(c.rawValue)) ? nil : statement.double(Int(c.rawValue))
+    }
+
+    func time(_ c: SandboxRecord.Column) -> Double? {
+        statement.textBytes(c.rawValue).flatMap(Time.parse(utf8:))
     }
 }

@@ -13,8 +13,7 @@ enum SandboxesAPI: ResourceGroup {
         api.get("/sandboxes/by-name/{name}", scope: "sandboxes:read", summary: "Get a sandbox by name", tag: tag) { try byName($0) }
         api.get("/sandboxes/{id}", scope: "sandboxes:read", summary: "Get a sandbox", tag: tag) { ctx in
             let c = try ctx.caller
-            let r = try SandboxRecord.load(ctx.app.db, id: ctx.param("id"), tenantID: c.tenantID)
-            return r.okReply(now: ctx.app.now)
+            return try SandboxRecord.okReply(ctx.app.db, id: ctx.param("id"), tenantID: c.tenantID, now: ctx.app.now)
         }
         api.patch("/sandboxes/{id}", scope: "sandboxes:write", summary: "Update a sandbox", tag: tag) { try update($0) }
         api.delete("/sandboxes/{id}", scope: "sandboxes:write", summary: "Destroy a sandbox", tag: tag) { try destroy($0) }

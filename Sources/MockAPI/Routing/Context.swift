@@ -18,19 +18,35 @@ public enum Reply {
 
 /// The authenticated caller: an API key bound to a tenant (organization), with scopes.
 public struct Principal {
-    public let tenantID: String
+    /// The fields live in one immutable object: every request copies its principal a few times (auth cache,
+    /// context, `ctx.caller`), and a copy is then one retain instead of six.
+    private final class Fields {
+        let tenantID: String
+        let workspaceID: String
+        let keyID: String
+        let keyName: String
+        let scopes: [String]
+
+        init(tenantID: String, workspaceID: String, keyID: String, keyName: String, scopes: [String]) {
+            self.tenantID = tenantID
+            self.workspaceID = workspaceID
+            self.keyID = keyID
+            self.keyName = keyName
+            self.scopes = scopes
+        }
+    }
+
+    private let fields: Fields
+
+    public var tenantID: String { fields.tenantID }
     /// The workspace requests default to (the key's own, else the tenant's default).
-    public let workspaceID: String
-    public let keyID: String
-    public let keyName: String
-    public let scopes: [String]
+    public var workspaceID: String { fields.workspaceID }
+    public var keyID: String { fields.keyID }
+    public var keyName: String { fields.keyName }
+    public var scopes: [String] { fields.scopes }
 
     public init(tenantID: String, workspaceID: String, keyID: String, keyName: String, scopes: [String]) {
-        self.tenantID = tenantID
-        self.workspaceID = workspaceID
-        self.keyID = keyID
-        self.keyName = keyName
-        self.scopes = scopes
+        fields = Fields(tenantID: tenantID, workspaceID: workspaceID, keyID: keyID, keyName: keyName, scopes: scopes)
     }
 
     /// `*`, the exact scope, `<group>:*`, and any scope of the group for `<group>:read` all grant.
@@ -52,9 +68,14 @@ public struct Principal {
 public final class RequestContext {
     public let request: HTTPRequest
     public let requestID: String
-    public unowned let app: App
+    /// unowned(unsafe): the App outlives every request (it owns the dispatcher, the router and the middleware
+    /// that run one, and shutdown drains the connections first); a checked `unowned` cost an atomic
+    /// retain/release on each of the several `ctx.app` reads per request.
+    public unowned(unsafe) let app: App
     public internal(set) var route: Route?
-    public internal(set) var params: [String: String] = [:]
+    var routeParams = RouteParams()
+    /// The path parameters by name (percent-decoded).
+    public var params: [String: String] { routeParams.dictionary }
     public var principal: Principal?
     /// Loop time when the request arrived (ms).
     public let startedMs: UInt64
@@ -62,6 +83,23 @@ public final class RequestContext {
     public var responseHeaders: [(String, String)] = []
     /// Per-request state for middleware (e.g. the idempotency record being filled).
     public var storage: [String: Any] = [:]
+
+    // The built-in middleware's per-request state, typed: a `storage` entry cost a String hash, an
+    // existential box and a dynamic cast on every request.
+    /// What the rate limiter counted this request against (`RateLimitMiddleware.after` writes the headers).
+    var rateDecision: RateLimitMiddleware.Decision?
+    /// The Idempotency-Key this request carried (header or body), for the journal.
+    var idempotencyKey: String?
+    /// The idempotency claim this request holds while it runs.
+    var idempotencyClaim: IdempotencyMiddleware.Claim?
+    /// Set when the answer is a stored replay: the original request's id.
+    var idempotencyReplayOf: String?
+    /// The injected fault rule that matched, if any.
+    var faultID: String?
+    /// A delay-only fault's wait before the handler.
+    var faultDelayMs: UInt64?
+    /// Set by the dispatcher when the reply is a stream (its head is what `after` sees).
+    var isStreamReply = false
     public var logger: Logger { app.logger }
 
     init(request: HTTPRequest, requestID: String, app: App) {
@@ -76,7 +114,7 @@ public final class RequestContext {
     public var method: String { request.method }
     public var path: Substring { request.path }
 
-    public func param(_ name: String) -> String { params[name] ?? "" }
+    public func param(_ name: String) -> String { routeParams[name] ?? "" }
 
     /// The caller; routes with `.apiKey` auth always have one.
     public var caller: Principal {

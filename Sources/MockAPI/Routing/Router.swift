@@ -1,4 +1,7 @@
 import HTTP
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Who may call a route.
 public enum AuthRequirement {
@@ -60,23 +63,80 @@ public enum RouteMatch {
     case notFound
 }
 
+/// The path parameters of a matched route, in pattern order (`{id}` and `*rest`). Most routes have one:
+/// it is stored inline, so a request with one parameter allocates only its value.
+public struct RouteParams {
+    var names: [String] = []
+    var first: String?
+    var rest: [String] = []
+
+    public subscript(name: String) -> String? {
+        guard let v0 = first else { return nil }
+        for (i, n) in names.enumerated() where n == name { return i == 0 ? v0 : rest[i - 1] }
+        return nil
+    }
+
+    public var dictionary: [String: String] {
+        var d: [String: String] = [:]
+        for (i, n) in names.enumerated() where i == 0 ? first != nil : i - 1 < rest.count {
+            d[n] = i == 0 ? first! : rest[i - 1]
+        }
+        return d
+    }
+
+    mutating func append(_ v: String) {
+        if first == nil { first = v } else { rest.append(v) }
+    }
+}
+
 /// Method + path pattern → handler. Literal segments beat `{param}` segments, which beat a `*rest`
 /// catch-all, so `/sandboxes/by-name/{name}` wins over `/sandboxes/{id}` and `/files/tree` over `/files/*path`
 /// (sandbox-contract §4 and §6 routing hazards). A path that exists with other methods is a 405 with `Allow`.
+///
+/// Routes are added to a mutable trie; the first match freezes it into `Frozen` nodes (all `let`, literals as
+/// byte arrays) that `match` walks over the path's UTF-8 bytes in place: no String per segment, no hashing, no
+/// dictionary of parameters. A segment is percent-decoded first only when the path contains `%`.
 public final class Router {
     final class Node {
-        var literals: [String: Node] = [:]
+        var literals: [(key: String, node: Node)] = []
         var param: Node?
-        var wildcard: [String: Route] = [:]
-        var routes: [String: Route] = [:]
+        var wildcard: [(method: String, route: Route)] = []
+        var routes: [(method: String, route: Route)] = []
+
+        func literal(_ key: String) -> Node? { literals.first { $0.key == key }?.node }
+    }
+
+    /// An immutable copy of a `Node` for matching.
+    final class Frozen {
+        struct Literal {
+            let bytes: [UInt8]
+            let name: String
+            let isASCII: Bool
+            let node: Frozen
+        }
+        let literals: [Literal]
+        let param: Frozen?
+        let wildcard: [(method: String, route: Route)]
+        let routes: [(method: String, route: Route)]
+
+        init(_ n: Node) {
+            literals = n.literals.map {
+                Literal(bytes: Array($0.key.utf8), name: $0.key, isASCII: $0.key.utf8.allSatisfy { $0 < 0x80 }, node: Frozen($0.node))
+            }
+            param = n.param.map(Frozen.init)
+            wildcard = n.wildcard
+            routes = n.routes
+        }
     }
 
     private let root = Node()
+    private var frozen: Frozen?
     public private(set) var routes: [Route] = []
 
     public init() {}
 
     public func add(_ method: String, _ pattern: String, _ options: RouteOptions = RouteOptions(), _ handler: @escaping Handler) {
+        frozen = nil
         var node = root
         var names: [String] = []
         let segs = pattern.split(separator: "/", omittingEmptySubsequences: true)
@@ -89,68 +149,203 @@ public final class Router {
                 precondition(i == segs.count - 1, "a catch-all must be last: \(pattern)")
                 names.append(String(seg.dropFirst()))
                 let r = Route(method: method, pattern: pattern, options: options, handler: handler, paramNames: names)
-                precondition(node.wildcard[method] == nil, "duplicate route \(method) \(pattern)")
-                node.wildcard[method] = r
+                precondition(!node.wildcard.contains { $0.method == method }, "duplicate route \(method) \(pattern)")
+                node.wildcard.append((method, r))
                 routes.append(r)
                 return
             } else {
                 let key = String(seg)
-                if node.literals[key] == nil { node.literals[key] = Node() }
-                node = node.literals[key]!
+                if let next = node.literal(key) {
+                    node = next
+                } else {
+                    let next = Node()
+                    node.literals.append((key, next))
+                    node = next
+                }
             }
         }
-        precondition(node.routes[method] == nil, "duplicate route \(method) \(pattern)")
+        precondition(!node.routes.contains { $0.method == method }, "duplicate route \(method) \(pattern)")
         let r = Route(method: method, pattern: pattern, options: options, handler: handler, paramNames: names)
-        node.routes[method] = r
+        node.routes.append((method, r))
         routes.append(r)
     }
 
     public func match(method: String, path: Substring) -> RouteMatch {
-        // Split on the byte '/': a Character-based split walks grapheme clusters (7 % of a GET's instructions).
-        let segs = path.utf8.split(separator: 0x2f, omittingEmptySubsequences: true).map { percentDecode(Substring($0)) }
-        var values: [String] = []
-        var allowed: [String] = []
-        var found: (Route, [String])?
+        switch find(method: method, path: path) {
+        case .found(let route, let params): return .found(route, params.dictionary)
+        case .methodNotAllowed(let allow): return .methodNotAllowed(allow)
+        case .notFound: return .notFound
+        }
+    }
 
-        func pick(_ table: [String: Route]) -> Route? {
-            if let r = table[method] { return r }
-            if method == "HEAD", let r = table["GET"] { return r }
+    enum Found {
+        case found(Route, RouteParams)
+        case methodNotAllowed([String])
+        case notFound
+    }
+
+    /// `match` without building a dictionary of parameters (the dispatcher's path).
+    func find(method: String, path: Substring) -> Found {
+        let trie: Frozen
+        if let f = frozen { trie = f } else { trie = Frozen(root); frozen = trie }
+        if let r = path.utf8.withContiguousStorageIfAvailable({ Router.find(trie, method: method, path: $0) }) { return r }
+        var copy = String(path)
+        return copy.withUTF8 { Router.find(trie, method: method, path: $0) }
+    }
+
+    private static func find(_ trie: Frozen, method: String, path: UnsafeBufferPointer<UInt8>) -> Found {
+        // Segments are the non-empty runs between `/` bytes: at most one per two bytes, plus one.
+        let found: Found? = withUnsafeTemporaryAllocation(of: UnsafeBufferPointer<UInt8>.self, capacity: path.count / 2 + 1) { segs in
+            var count = 0
+            var special: UInt8 = 0  // OR of the bytes: bit 7 set means some byte is not ASCII
+            var i = 0
+            let n = path.count
+            while i < n {
+                if path[i] == 0x2f { i += 1; continue }
+                let start = i
+                while i < n && path[i] != 0x2f {
+                    let b = path[i]
+                    if b == 0x25 { return nil }  // percent-encoded: the decoding path below
+                    special |= b
+                    i += 1
+                }
+                segs[count] = UnsafeBufferPointer(rebasing: path[start..<i])
+                count += 1
+            }
+            return Matcher.run(trie, method: method, segs: UnsafeBufferPointer(rebasing: segs[0..<count]), ascii: special < 0x80)
+        }
+        if let f = found { return f }
+        // Decode every segment into one buffer; `/` stays a separator (a decoded `%2F` is part of its segment,
+        // which is why this does not decode the path as a whole and split afterwards).
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(path.count)
+        var bounds: [Int] = []  // segment i is decoded[bounds[2i] ..< bounds[2i+1]]
+        var i = 0
+        while i < path.count {
+            if path[i] == 0x2f { i += 1; continue }
+            let start = decoded.count
+            while i < path.count && path[i] != 0x2f {
+                let c = path[i]
+                if c == 0x25, i + 2 < path.count, let h = hexValue(path[i + 1]), let l = hexValue(path[i + 2]) {
+                    decoded.append(h << 4 | l)
+                    i += 3
+                } else {
+                    decoded.append(c)
+                    i += 1
+                }
+            }
+            bounds.append(start); bounds.append(decoded.count)
+        }
+        let decodedASCII = decoded.allSatisfy { $0 < 0x80 }
+        let count = bounds.count / 2
+        return decoded.withUnsafeBufferPointer { d in
+            withUnsafeTemporaryAllocation(of: UnsafeBufferPointer<UInt8>.self, capacity: count) { segs in
+                for k in 0..<count {
+                    segs[k] = UnsafeBufferPointer(rebasing: d[bounds[2 * k] ..< bounds[2 * k + 1]])
+                }
+                return Matcher.run(trie, method: method, segs: UnsafeBufferPointer(segs), ascii: decodedASCII)
+            }
+        }
+    }
+
+    @inline(__always)
+    static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x61...0x66: return c - 0x61 + 10
+        case 0x41...0x46: return c - 0x41 + 10
+        default: return nil
+        }
+    }
+
+    /// The backtracking walk: literal, then `{param}`, then `*rest`, as the routing rules above say.
+    private struct Matcher {
+        let method: String
+        let segs: UnsafeBufferPointer<UnsafeBufferPointer<UInt8>>
+        /// Every segment is ASCII: equal text is equal bytes. (Otherwise a literal is compared as a String,
+        /// with the Unicode equivalence the earlier String-keyed trie had.)
+        let ascii: Bool
+        /// Segment index of each `{param}` on the current path through the trie (at most one per segment).
+        let paramSegs: UnsafeMutableBufferPointer<Int>
+        var paramCount = 0
+        var allowed: [String] = []
+        var found: Route?
+        var wildcardFrom = -1
+
+        static func run(_ trie: Frozen, method: String, segs: UnsafeBufferPointer<UnsafeBufferPointer<UInt8>>, ascii: Bool) -> Found {
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: segs.count) { paramSegs in
+                var m = Matcher(method: method, segs: segs, ascii: ascii, paramSegs: paramSegs)
+                return m.run(trie)
+            }
+        }
+
+        private init(method: String, segs: UnsafeBufferPointer<UnsafeBufferPointer<UInt8>>, ascii: Bool,
+                     paramSegs: UnsafeMutableBufferPointer<Int>) {
+            self.method = method
+            self.segs = segs
+            self.ascii = ascii
+            self.paramSegs = paramSegs
+        }
+
+        private mutating func run(_ trie: Frozen) -> Found {
+            if visit(trie, 0), let route = found {
+                var params = RouteParams(names: route.paramNames)
+                for k in 0..<paramCount { params.append(String(decoding: segs[paramSegs[k]], as: UTF8.self)) }
+                if wildcardFrom >= 0 {
+                    var bytes: [UInt8] = []
+                    for i in wildcardFrom..<segs.count {
+                        if i > wildcardFrom { bytes.append(0x2f) }
+                        bytes.append(contentsOf: segs[i])
+                    }
+                    params.append(String(decoding: bytes, as: UTF8.self))
+                }
+                return .found(route, params)
+            }
+            if !allowed.isEmpty {
+                var set = Array(Set(allowed))
+                if set.contains("GET") && !set.contains("HEAD") { set.append("HEAD") }
+                return .methodNotAllowed(set.sorted())
+            }
+            return .notFound
+        }
+
+        func pick(_ table: [(method: String, route: Route)]) -> Route? {
+            for e in table where e.method == method { return e.route }
+            if method == "HEAD" { for e in table where e.method == "GET" { return e.route } }
             return nil
         }
 
-        func visit(_ node: Node, _ i: Int) -> Bool {
+        func same(_ seg: UnsafeBufferPointer<UInt8>, _ lit: Frozen.Literal) -> Bool {
+            if seg.count == lit.bytes.count && lit.bytes.withUnsafeBufferPointer({ memcmp($0.baseAddress!, seg.baseAddress!, seg.count) == 0 }) {
+                return true
+            }
+            if ascii && lit.isASCII { return false }
+            return String(decoding: seg, as: UTF8.self) == lit.name
+        }
+
+        mutating func visit(_ node: Frozen, _ i: Int) -> Bool {
             if i == segs.count {
-                if let r = pick(node.routes) { found = (r, values); return true }
-                allowed.append(contentsOf: node.routes.keys)
+                if let r = pick(node.routes) { found = r; return true }
+                for e in node.routes { allowed.append(e.method) }
                 return false
             }
-            if let next = node.literals[segs[i]], visit(next, i + 1) { return true }
+            let seg = segs[i]
+            for lit in node.literals where same(seg, lit) {
+                if visit(lit.node, i + 1) { return true }
+                break
+            }
             if let p = node.param {
-                values.append(segs[i])
+                paramSegs[paramCount] = i
+                paramCount += 1
                 if visit(p, i + 1) { return true }
-                values.removeLast()
+                paramCount -= 1
             }
             if !node.wildcard.isEmpty {
-                if let r = pick(node.wildcard) {
-                    found = (r, values + [segs[i...].joined(separator: "/")])
-                    return true
-                }
-                allowed.append(contentsOf: node.wildcard.keys)
+                if let r = pick(node.wildcard) { found = r; wildcardFrom = i; return true }
+                for e in node.wildcard { allowed.append(e.method) }
             }
             return false
         }
-
-        if visit(root, 0), let (route, vals) = found {
-            var params: [String: String] = [:]
-            for (n, v) in zip(route.paramNames, vals) { params[n] = v }
-            return .found(route, params)
-        }
-        if !allowed.isEmpty {
-            var set = Array(Set(allowed))
-            if set.contains("GET") && !set.contains("HEAD") { set.append("HEAD") }
-            return .methodNotAllowed(set.sorted())
-        }
-        return .notFound
     }
 }
 

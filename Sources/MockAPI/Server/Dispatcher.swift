@@ -8,7 +8,8 @@ import Glibc
 
 /// Runs one request through route matching, the middleware chain and the handler, and renders the reply.
 final class Dispatcher {
-    unowned let app: App
+    /// unowned(unsafe): MockServer owns both the App and this dispatcher, and the App outlives every request.
+    unowned(unsafe) let app: App
     private var random = RandomPool()
 
     init(app: App) { self.app = app }
@@ -18,10 +19,10 @@ final class Dispatcher {
 
     func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
         let ctx = RequestContext(request: request, requestID: IDs.requestID(using: &random), app: app)
-        switch app.router.match(method: request.method, path: request.path) {
+        switch app.router.find(method: request.method, path: request.path) {
         case .found(let route, let params):
             ctx.route = route
-            ctx.params = params
+            ctx.routeParams = params
         case .methodNotAllowed(let allow):
             ctx.route = Route(method: "*", pattern: "*", options: RouteOptions(auth: .none, rate: .unauthenticated),
                               handler: { ctx in throw APIError.methodNotAllowed(ctx.method, allow: allow) }, paramNames: [])
@@ -82,7 +83,7 @@ final class Dispatcher {
         case .stream(let status, let headers, let start):
             var head = HTTPResponse(status: status)
             for (k, v) in headers { head.headers.add(k, v) }
-            ctx.storage[RequestContext.streamReplyKey] = true  // `after` sees only the head (idempotency stores no streams)
+            ctx.isStreamReply = true  // `after` sees only the head (idempotency stores no streams)
             decorate(ctx, &head, ran: ran)
             guard !responder.isCancelled else { return }
             let stream = responder.startStream(head)
@@ -110,7 +111,7 @@ final class Dispatcher {
     func render(_ reply: Reply, _ ctx: RequestContext) -> HTTPResponse {
         switch reply {
         case .json(let status, let body):
-            return HTTPResponse(status: status, headers: HTTPHeaders([("Content-Type", Dispatcher.jsonContentType)]), body: body.encoded())
+            return HTTPResponse(status: status, headers: HTTPHeaders("Content-Type", Dispatcher.jsonContentType, capacity: 6), body: body.encoded())
         case .jsonWithHeaders(let status, let body, let extra):
             var h = HTTPHeaders([("Content-Type", Dispatcher.jsonContentType)])
             for (k, v) in extra { h.add(k, v) }
@@ -118,7 +119,7 @@ final class Dispatcher {
         case .noContent:
             return HTTPResponse(status: 204)
         case .bytes(let status, let type, let bytes, let extra):
-            var h = HTTPHeaders([("Content-Type", type)])
+            var h = HTTPHeaders("Content-Type", type, capacity: 6 + extra.count)
             for (k, v) in extra { h.add(k, v) }
             return HTTPResponse(status: status, headers: h, body: bytes)
         case .error(let e):

@@ -4,11 +4,19 @@ import Store
 /// API keys → principals, and the ownership selectors every create accepts (rest-api-conventions:
 /// "Ownership fields"). Keys are stored as SHA-256 hashes; verified keys are cached until keys change.
 public final class Tenancy {
-    unowned let app: App
+    /// unowned(unsafe): the App owns this service (`app.register`) and outlives it.
+    unowned(unsafe) let app: App
     private var cache: [String: Principal] = [:]
     /// When (server clock) `last_used_at` was last written per key: at most one write a minute per key.
     private var lastUsedWrites: [String: Double] = [:]
     static let lastUsedIntervalSeconds = 60.0
+
+    /// The last `Authorization` header value that authenticated to a cached principal. A client sends the same
+    /// header on every request, so a hit costs one string comparison: no token copy, no hashing.
+    private var recentHeader = ""
+    private var recentPrincipal: Principal?
+    /// `lastUsedWrites[recentPrincipal.keyID]` (kept in step with it), so a hit needs no dictionary either.
+    private var recentWrittenAt = -Double.infinity
 
     init(app: App) { self.app = app }
 
@@ -18,11 +26,40 @@ public final class Tenancy {
     public func invalidate() {
         cache.removeAll()
         lastUsedWrites.removeAll()  // after a reset the rows start over; a few extra writes cost nothing
+        forgetRecent()
+    }
+
+    private func forgetRecent() {
+        recentHeader = ""
+        recentPrincipal = nil
+        recentWrittenAt = -Double.infinity
+    }
+
+    /// The principal for an `Authorization` header; nil when it carries no bearer token, or the token is
+    /// unknown, revoked or expired. The same answer as `authenticate(AuthMiddleware.bearer(h))`.
+    public func authenticate(authorization h: String) throws -> Principal? {
+        if let p = recent(h) { return p }
+        guard let token = AuthMiddleware.bearerToken(h) else { return nil }
+        return try authenticate(token, header: h)
+    }
+
+    /// The principal of the last header that authenticated, when `h` is that header.
+    func recent(_ h: String) -> Principal? {
+        guard let p = recentPrincipal, h == recentHeader else { return nil }
+        touch(p.keyID)
+        return p
     }
 
     /// The principal for a bearer token, or nil when it is unknown, revoked or expired.
-    public func authenticate(_ token: String) throws -> Principal? {
-        if let p = cache[token] { touch(p.keyID); return p }
+    public func authenticate(_ token: String) throws -> Principal? { try authenticate(token, header: nil) }
+
+    /// `header`: the `Authorization` value the token came from, remembered when the principal is cached.
+    func authenticate(_ token: String, header: String?) throws -> Principal? {
+        if let p = cache[token] {
+            if let h = header { remember(h, p) }
+            touch(p.keyID)
+            return p
+        }
         let db = app.db
         let found = try db.first("""
             SELECT k.id, k.tenant_id, k.workspace_id, k.name, k.scopes, k.status, k.expires_at,
@@ -38,17 +75,32 @@ public final class Tenancy {
         guard let (principal, expiresAt, status) = found ?? nil, status == "active" else { return nil }
         if let e = expiresAt, let t = Time.parse(e), t <= app.now { return nil }
         // Expiring keys are not cached: the clock can move under them.
-        if expiresAt == nil { cache[token] = principal }
+        if expiresAt == nil {
+            cache[token] = principal
+            if let h = header { remember(h, principal) }
+        }
         touch(principal.keyID)
         return principal
     }
 
-    /// Records `last_used_at`, throttled so the hot path pays a dictionary lookup, not a write.
+    private func remember(_ header: String, _ p: Principal) {
+        recentHeader = header
+        recentPrincipal = p
+        recentWrittenAt = lastUsedWrites[p.keyID] ?? -Double.infinity
+    }
+
+    /// Records `last_used_at`, throttled so the hot path pays a comparison (or a dictionary lookup), not a write.
     private func touch(_ keyID: String) {
         let now = app.now
+        let isRecent = recentPrincipal.map { $0.keyID == keyID } ?? false
+        if isRecent && now >= recentWrittenAt && now - recentWrittenAt < Tenancy.lastUsedIntervalSeconds { return }
         if let t = lastUsedWrites[keyID], now >= t, now - t < Tenancy.lastUsedIntervalSeconds { return }
-        if lastUsedWrites.count > 10_000 { lastUsedWrites.removeAll() }
+        if lastUsedWrites.count > 10_000 {
+            lastUsedWrites.removeAll()
+            recentWrittenAt = -Double.infinity
+        }
         lastUsedWrites[keyID] = now
+        if isRecent { recentWrittenAt = now }
         _ = try? app.db.run("UPDATE api_keys SET last_used_at = ? WHERE id = ?", [.text(Time.iso(now)), .text(keyID)])
     }
 
@@ -137,6 +189,10 @@ final class AuthMiddleware: Middleware {
     /// the Character-based split and Foundation's trimming it replaces were 12 % of a GET's instructions.
     static func bearer(_ ctx: RequestContext) -> String? {
         guard let h = ctx.header("Authorization") else { return nil }
+        return bearerToken(h)
+    }
+
+    static func bearerToken(_ h: String) -> String? {
         let u = h.utf8
         var i = u.startIndex
         while i != u.endIndex && u[i] == 0x20 { u.formIndex(after: &i) }
@@ -160,13 +216,19 @@ final class AuthMiddleware: Middleware {
         switch route.options.auth {
         case .none, .control:
             // Public routes still learn who is calling when a key is sent.
-            if let t = AuthMiddleware.bearer(ctx) { ctx.principal = try tenancy.authenticate(t) }
+            if let h = ctx.header("Authorization") { ctx.principal = try tenancy.authenticate(authorization: h) }
             return .proceed
         case .apiKey(let scope):
-            guard let token = AuthMiddleware.bearer(ctx) else {
-                throw APIError.unauthorized("Missing API key: send Authorization: Bearer msk_...")
+            let missing = { APIError.unauthorized("Missing API key: send Authorization: Bearer msk_...") }
+            guard let h = ctx.header("Authorization") else { throw missing() }
+            let found: Principal?
+            if let p = tenancy.recent(h) {
+                found = p
+            } else {
+                guard let token = AuthMiddleware.bearerToken(h) else { throw missing() }
+                found = try tenancy.authenticate(token, header: h)
             }
-            guard let p = try tenancy.authenticate(token) else {
+            guard let p = found else {
                 throw APIError.unauthorized("Invalid, revoked or expired API key.")
             }
             ctx.principal = p

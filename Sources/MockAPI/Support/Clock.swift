@@ -58,7 +58,12 @@ public enum Time {
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`; nil when it is not that.
     public static func parse(_ s: String) -> Double? {
-        let b = Array(s.utf8)
+        var s = s
+        return s.withUTF8 { parse(utf8: $0) }
+    }
+
+    /// `parse` over UTF-8 bytes in place (a GET parses `started_at` straight from the SQLite row).
+    public static func parse(utf8 b: UnsafeBufferPointer<UInt8>) -> Double? {
         guard b.count >= 19 else { return nil }
         func num(_ from: Int, _ len: Int) -> Int? {
             var v = 0

@@ -74,11 +74,9 @@ struct FaultRule {
 /// authenticated, counted and holding its idempotency key (what a slow upstream looks like).
 /// Rules live in memory (reset and restart clear them); `/_mock/*` is never faulted.
 final class FaultMiddleware: Middleware {
-    unowned let app: App
+    unowned(unsafe) let app: App  // the App owns its middleware (`app.middlewares`)
     private(set) var rules: [FaultRule] = []
     static let maxRules = 1000
-    static let delayKey = "fault.delay_ms"
-    static let ruleKey = "fault.id"
 
     init(app: App) {
         self.app = app
@@ -112,9 +110,9 @@ final class FaultMiddleware: Middleware {
             if let r = rules[i].remaining { rules[i].remaining = r - 1 }
             rules[i].hits += 1
             let rule = rules[i]
-            ctx.storage[FaultMiddleware.ruleKey] = rule.id
+            ctx.faultID = rule.id
             guard rule.status != nil else {
-                ctx.storage[FaultMiddleware.delayKey] = rule.delayMs
+                ctx.faultDelayMs = rule.delayMs
                 return .proceed
             }
             if rule.delayMs == 0 { return .answer(.error(rule.error())) }
@@ -130,7 +128,7 @@ final class FaultMiddleware: Middleware {
 /// still happens if the client goes away while it waits, as on a real server.
 final class FaultDelayStage: Middleware {
     func before(_ ctx: RequestContext) throws -> Verdict {
-        guard let ms = ctx.storage[FaultMiddleware.delayKey] as? UInt64, ms > 0, let route = ctx.route else { return .proceed }
+        guard let ms = ctx.faultDelayMs, ms > 0, let route = ctx.route else { return .proceed }
         let loop = ctx.app.loop
         return .answer(.async { done in
             Timer.once(on: loop, after: ms) {

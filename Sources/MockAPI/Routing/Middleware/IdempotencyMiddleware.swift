@@ -31,11 +31,6 @@ final class IdempotencyMiddleware: Middleware {
         let startedMs: UInt64
     }
 
-    static let claimKey = "idempotency.claim"
-    static let replayKey = "idempotency.replay"
-    /// The key this request carried (header or body), for the journal.
-    static let keyKey = "idempotency.key"
-
     /// Requests with a key that are running now, by API key id + key. In memory: a restart ends them anyway.
     private var inFlight: [String: Claim] = [:]
     private var purgeTimer: Timer?
@@ -68,7 +63,7 @@ final class IdempotencyMiddleware: Middleware {
         guard IdempotencyMiddleware.isMutation(ctx.method), let route = ctx.route, let p = ctx.principal else { return .proceed }
         if case .control = route.options.auth { return .proceed }
         guard let key = IdempotencyMiddleware.key(ctx) else { return .proceed }
-        ctx.storage[IdempotencyMiddleware.keyKey] = key
+        ctx.idempotencyKey = key
         guard key.utf8.count <= IdempotencyMiddleware.maxKeyBytes else {
             throw APIError.badRequest("Idempotency-Key must be at most \(IdempotencyMiddleware.maxKeyBytes) bytes.",
                                       code: "invalid_idempotency_key")
@@ -93,24 +88,25 @@ final class IdempotencyMiddleware: Middleware {
             guard stored.method == ctx.method, stored.target == target, stored.fingerprint == fingerprint else {
                 throw reused(stored.method, stored.target)
             }
-            ctx.storage[IdempotencyMiddleware.replayKey] = stored.requestID
+            ctx.idempotencyReplayOf = stored.requestID
             return .answer(.response(stored.response))
         }
         let claim = Claim(id: id, keyID: p.keyID, key: key, method: ctx.method, target: target, fingerprint: fingerprint,
                           requestID: ctx.requestID, startedMs: app.loop.nowMs)
         inFlight[id] = claim
-        ctx.storage[IdempotencyMiddleware.claimKey] = claim
+        ctx.idempotencyClaim = claim
         return .proceed
     }
 
     func after(_ ctx: RequestContext, _ response: inout HTTPResponse) {
-        if let original = ctx.storage[IdempotencyMiddleware.replayKey] as? String {
+        if let original = ctx.idempotencyReplayOf {
             response.headers.set("X-Request-Id", original)
             response.headers.set("Idempotent-Replayed", "true")
             response.headers.set("Idempotency-Replayed", "true")
             return
         }
-        guard let claim = ctx.storage.removeValue(forKey: IdempotencyMiddleware.claimKey) as? Claim else { return }
+        guard let claim = ctx.idempotencyClaim else { return }
+        ctx.idempotencyClaim = nil
         // Only our own claim: a reset may have dropped it and another request claimed the key since.
         if inFlight[claim.id]?.requestID == claim.requestID { inFlight.removeValue(forKey: claim.id) }
         guard response.status < 500, !ctx.isStreamReply else { return }
@@ -135,12 +131,6 @@ final class IdempotencyMiddleware: Middleware {
         let now = app.loop.nowMs
         inFlight = inFlight.filter { now &- $0.value.startedMs < IdempotencyMiddleware.staleClaimMs }
     }
-}
-
-extension RequestContext {
-    /// Set by the dispatcher when the reply is a stream (its head is what `after` sees).
-    static let streamReplyKey = "reply.stream"
-    var isStreamReply: Bool { storage[RequestContext.streamReplyKey] != nil }
 }
 
 /// The `idempotency_records` table (migrations 100–199 belong to idempotency, rate limits and the control API).

@@ -20,7 +20,7 @@ public struct RateLimits {
 /// included) carries the counters; it resolves the caller itself (the auth cache makes that a lookup), and a
 /// missing or invalid key counts as unauthenticated, per client address.
 final class RateLimitMiddleware: Middleware {
-    unowned let app: App
+    unowned(unsafe) let app: App  // the App owns its middleware (`app.middlewares`)
     static let windowSeconds = 60.0
     /// Above this many buckets, windows that have ended are dropped when a new bucket opens.
     static let pruneThreshold = 1024
@@ -38,7 +38,6 @@ final class RateLimitMiddleware: Middleware {
     }
 
     private var windows: [String: Window] = [:]
-    private static let decisionKey = "ratelimit.decision"
 
     init(app: App) {
         self.app = app
@@ -52,7 +51,7 @@ final class RateLimitMiddleware: Middleware {
         guard cfg.enabled, let route = ctx.route else { return nil }
         let address = ctx.request.remoteAddress
         if case .exempt = route.options.rate { return nil }
-        let caller = ctx.principal ?? AuthMiddleware.bearer(ctx).flatMap { try? tenancy.authenticate($0) }
+        let caller = ctx.principal ?? ctx.header("Authorization").flatMap { try? tenancy.authenticate(authorization: $0) }
         switch route.options.rate {
         case .exempt:
             return nil
@@ -79,7 +78,7 @@ final class RateLimitMiddleware: Middleware {
             if windows.count > RateLimitMiddleware.pruneThreshold { windows = windows.filter { $0.value.start >= start } }
         }
         guard w.count < limit else {
-            ctx.storage[RateLimitMiddleware.decisionKey] = Decision(limit: limit, remaining: 0, reset: reset)
+            ctx.rateDecision = Decision(limit: limit, remaining: 0, reset: reset)
             let wait = max(1, Int((reset - now).rounded(.up)))
             var e = APIError(429, "rate_limited", "Rate limit of \(limit) requests per minute exceeded; retry in \(wait) s.")
             e.headers.append(("Retry-After", String(wait)))
@@ -91,12 +90,12 @@ final class RateLimitMiddleware: Middleware {
         }
         w.count += 1
         windows[key] = w
-        ctx.storage[RateLimitMiddleware.decisionKey] = Decision(limit: limit, remaining: limit - w.count, reset: reset)
+        ctx.rateDecision = Decision(limit: limit, remaining: limit - w.count, reset: reset)
         return .proceed
     }
 
     func after(_ ctx: RequestContext, _ response: inout HTTPResponse) {
-        guard let d = ctx.storage[RateLimitMiddleware.decisionKey] as? Decision else { return }
+        guard let d = ctx.rateDecision else { return }
         response.headers.set("X-RateLimit-Limit", String(d.limit))
         response.headers.set("X-RateLimit-Remaining", String(d.remaining))
         response.headers.set("X-RateLimit-Reset", String(Int(d.reset)))

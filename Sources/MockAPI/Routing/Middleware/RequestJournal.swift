@@ -1,18 +1,36 @@
 import HTTP
 
-/// One request as `/_mock/requests` reports it.
+/// One request as `/_mock/requests` reports it. Recording keeps references to the request's strings (the
+/// target, the headers) and derives path, query and the Idempotency-Key header when the journal is read:
+/// copying them on every request cost more than the rest of the journal.
 struct JournalEntry {
     let seq: Int
     let method: String
-    let path: String
-    let query: String?
+    /// The request target as sent (path and query).
+    let target: String
     let status: Int
     let requestID: String
-    let idempotencyKey: String?
+    /// The key the idempotency middleware read (header or body field), if it ran.
+    let recordedIdempotencyKey: String?
+    let headers: HTTPHeaders
     let durationMs: UInt64
     let time: Double
     let replayed: Bool
     let faultID: String?
+
+    /// The path part of the target, still percent-encoded.
+    var path: String {
+        guard let q = target.utf8.firstIndex(of: 0x3f) else { return target }
+        return String(target[..<q])
+    }
+
+    /// The query string without `?`, or nil.
+    var query: String? {
+        guard let q = target.utf8.firstIndex(of: 0x3f) else { return nil }
+        return String(target[target.utf8.index(after: q)...])
+    }
+
+    var idempotencyKey: String? { recordedIdempotencyKey ?? headers["Idempotency-Key"] }
 
     func json() -> JSON {
         .object([
@@ -29,7 +47,7 @@ struct JournalEntry {
 /// Second in the chain, so its `after` runs last and sees the final status, including injected faults,
 /// 429s and replays. `/_mock/*` requests are not recorded: the journal shows what the code under test sent.
 final class RequestJournal: Middleware {
-    unowned let app: App
+    unowned(unsafe) let app: App  // the App owns its middleware (`app.middlewares`)
     let capacity: Int
     private var ring: [JournalEntry] = []
     /// Where the next entry goes once the ring is full.
@@ -46,16 +64,17 @@ final class RequestJournal: Middleware {
     }
 
     func after(_ ctx: RequestContext, _ response: inout HTTPResponse) {
-        guard capacity > 0, !ctx.path.hasPrefix("/_mock/") else { return }
+        guard capacity > 0, !ctx.request.targetHasPrefix("/_mock/") else { return }
         recorded += 1
         // A replay answers with the original request id (IdempotencyMiddleware); record what the client saw.
-        let replayOf = ctx.storage[IdempotencyMiddleware.replayKey] as? String
+        let replayOf = ctx.idempotencyReplayOf
+        let request = ctx.request
         let entry = JournalEntry(
-            seq: recorded, method: ctx.method, path: String(ctx.path), query: ctx.request.query.map(String.init),
+            seq: recorded, method: request.method, target: request.target,
             status: response.status, requestID: replayOf ?? ctx.requestID,
-            idempotencyKey: ctx.storage[IdempotencyMiddleware.keyKey] as? String ?? ctx.header("Idempotency-Key"),
+            recordedIdempotencyKey: ctx.idempotencyKey, headers: request.headers,
             durationMs: app.loop.nowMs &- ctx.startedMs, time: app.now, replayed: replayOf != nil,
-            faultID: ctx.storage[FaultMiddleware.ruleKey] as? String)
+            faultID: ctx.faultID)
         if ring.count < capacity {
             ring.append(entry)
         } else {
