@@ -76,6 +76,8 @@ class API:
 
 def bench_watch(api, data_dir, sandbox_id, writes):
     ws = os.path.join(data_dir, "sandboxes", sandbox_id, "workspace")
+    # A sandbox's directories are made on first use: list the workspace through the API first.
+    api.call("GET", f"/sandboxes/{sandbox_id}/files?path=/workspace")
     if not os.path.isdir(ws):
         sys.exit(f"bench/streams.py: {ws} does not exist (is DATA_DIR the server's --data-dir, without --memory?)")
     sock, buf = api.open_stream(f"/sandboxes/{sandbox_id}/files/watch?path=/workspace")
