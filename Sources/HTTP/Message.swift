@@ -167,10 +167,6 @@ public struct HTTPResponse {
 
 /// Serialises status line and headers. `bodyLength` nil means chunked.
 enum ResponseHead {
-    static func serialize(_ r: HTTPResponse, bodyLength: Int?, close: Bool, date: String, into out: inout [UInt8]) {
-        out.append(contentsOf: render(r, bodyLength: bodyLength, close: close, date: date, body: nil))
-    }
-
     /// Head, then `body` if given, in one exactly sized array: the length is added up first and every piece
     /// is copied once (appending piece by piece cost ~90 instructions an append, twenty a response).
     static func render(_ r: HTTPResponse, bodyLength: Int?, close: Bool, date: String, body: [UInt8]?) -> [UInt8] {
@@ -204,64 +200,62 @@ enum ResponseHead {
                       to start: UnsafeMutablePointer<UInt8>) -> Int {
         let reason = HTTPResponse.reason(r.status)
         let noLength = r.status == 204 || r.status == 304 || (100..<200).contains(r.status)
-        do {
-            var p = start
-            func put(_ s: StaticString) {
-                memcpy(p, s.utf8Start, s.utf8CodeUnitCount)
-                p += s.utf8CodeUnitCount
+        var p = start
+        func put(_ s: StaticString) {
+            memcpy(p, s.utf8Start, s.utf8CodeUnitCount)
+            p += s.utf8CodeUnitCount
+        }
+        func put(_ s: String) {
+            var s = s
+            s.withUTF8 { b in
+                if let base = b.baseAddress { memcpy(p, base, b.count) }
+                p += b.count
             }
-            func put(_ s: String) {
-                var s = s
-                s.withUTF8 { b in
-                    if let base = b.baseAddress { memcpy(p, base, b.count) }
-                    p += b.count
-                }
-            }
-            func putDecimal(_ v: Int) {
-                let len = decimalLength(v)
-                var m = v.magnitude
-                if v < 0 { p[0] = 0x2d }
-                var i = len
-                repeat {
-                    i -= 1
-                    p[i] = UInt8(truncatingIfNeeded: m % 10) + 0x30
-                    m /= 10
-                } while m > 0
-                p += len
-            }
-            put("HTTP/1.1 ")
-            putDecimal(r.status)
-            p[0] = 0x20; p += 1
-            put(reason)
+        }
+        func putDecimal(_ v: Int) {
+            let len = decimalLength(v)
+            var m = v.magnitude
+            if v < 0 { p[0] = 0x2d }
+            var i = len
+            repeat {
+                i -= 1
+                p[i] = UInt8(truncatingIfNeeded: m % 10) + 0x30
+                m /= 10
+            } while m > 0
+            p += len
+        }
+        put("HTTP/1.1 ")
+        putDecimal(r.status)
+        p[0] = 0x20; p += 1
+        put(reason)
+        put("\r\n")
+        for f in r.headers.fields where !isFraming(f.name) {
+            put(f.name)
+            put(": ")
+            put(f.value)
             put("\r\n")
-            for f in r.headers.fields where !isFraming(f.name) {
-                put(f.name)
-                put(": ")
-                put(f.value)
+        }
+        put("Date: ")
+        put(date)
+        put("\r\n")
+        if let len = bodyLength {
+            if !noLength {
+                put("Content-Length: ")
+                putDecimal(len)
                 put("\r\n")
             }
-            put("Date: ")
-            put(date)
-            put("\r\n")
-            if let len = bodyLength {
-                if !noLength {
-                    put("Content-Length: ")
-                    putDecimal(len)
-                    put("\r\n")
-                }
-            } else {
-                put("Transfer-Encoding: chunked\r\n")
-            }
-            if close { put("Connection: close\r\n") }
-            put("\r\n")
-            if let b = body {
-                b.withUnsafeBufferPointer { bb in
-                    if let base = bb.baseAddress { memcpy(p, base, bb.count) }
-                    p += bb.count
-                }
-            }
-            return p - start
+        } else {
+            put("Transfer-Encoding: chunked\r\n")
         }
+        if close { put("Connection: close\r\n") }
+        put("\r\n")
+        if let b = body {
+            b.withUnsafeBufferPointer { bb in
+                if let base = bb.baseAddress { memcpy(p, base, bb.count) }
+                p += bb.count
+            }
+        }
+        return p - start
     }
 
     /// Digits (and sign) of `v` in decimal.

@@ -373,10 +373,7 @@ final class HTTPConnection {
         if parser.inMessage {
             if exchanges.isEmpty {
                 let r = server.configuration.errorResponse(408, "request_timeout", "The request was not received in time.")
-                var out: [UInt8] = []
-                ResponseHead.serialize(r, bodyLength: r.body.count, close: true, date: server.dateCache.value, into: &out)
-                out.append(contentsOf: r.body)
-                tcp.write(out)
+                writeResponse(r, close: true, body: r.body)
             }
             closeAfterWrites()
         } else if exchanges.isEmpty {
