@@ -215,26 +215,15 @@ public final class Router {
             return Matcher.run(trie, method: method, segs: UnsafeBufferPointer(rebasing: segs[0..<count]), ascii: special < 0x80)
         }
         if let f = found { return f }
-        // Decode every segment into one buffer; `/` stays a separator (a decoded `%2F` is part of its segment,
-        // which is why this does not decode the path as a whole and split afterwards).
+        // Decode every segment (the shared `percentDecode`) into one buffer; `/` stays a separator (a decoded
+        // `%2F` is part of its segment, which is why this does not decode the path as a whole and split afterwards).
         var decoded: [UInt8] = []
         decoded.reserveCapacity(path.count)
         var bounds: [Int] = []  // segment i is decoded[bounds[2i] ..< bounds[2i+1]]
-        var i = 0
-        while i < path.count {
-            if path[i] == 0x2f { i += 1; continue }
-            let start = decoded.count
-            while i < path.count && path[i] != 0x2f {
-                let c = path[i]
-                if c == 0x25, i + 2 < path.count, let h = hexValue(path[i + 1]), let l = hexValue(path[i + 2]) {
-                    decoded.append(h << 4 | l)
-                    i += 3
-                } else {
-                    decoded.append(c)
-                    i += 1
-                }
-            }
-            bounds.append(start); bounds.append(decoded.count)
+        for seg in path.split(separator: 0x2f) {
+            bounds.append(decoded.count)
+            decoded.append(contentsOf: percentDecode(String(decoding: seg, as: UTF8.self)).utf8)
+            bounds.append(decoded.count)
         }
         let decodedASCII = decoded.allSatisfy { $0 < 0x80 }
         let count = bounds.count / 2
@@ -245,16 +234,6 @@ public final class Router {
                 }
                 return Matcher.run(trie, method: method, segs: UnsafeBufferPointer(segs), ascii: decodedASCII)
             }
-        }
-    }
-
-    @inline(__always)
-    static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: return c - 0x30
-        case 0x61...0x66: return c - 0x61 + 10
-        case 0x41...0x46: return c - 0x41 + 10
-        default: return nil
         }
     }
 
