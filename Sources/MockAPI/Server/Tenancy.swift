@@ -36,7 +36,7 @@ public final class Tenancy {
     }
 
     /// The principal for an `Authorization` header; nil when it carries no bearer token, or the token is
-    /// unknown, revoked or expired. The same answer as `authenticate(AuthMiddleware.bearer(h))`.
+    /// unknown, revoked or expired. The same answer as `authenticate(AuthMiddleware.bearerToken(h))`.
     public func authenticate(authorization h: String) throws -> Principal? {
         if let p = recent(h) { return p }
         guard let token = AuthMiddleware.bearerToken(h) else { return nil }
@@ -44,7 +44,7 @@ public final class Tenancy {
     }
 
     /// The principal of the last header that authenticated, when `h` is that header.
-    func recent(_ h: String) -> Principal? {
+    private func recent(_ h: String) -> Principal? {
         guard let p = recentPrincipal, h == recentHeader else { return nil }
         touch(p.keyID)
         return p
@@ -54,7 +54,7 @@ public final class Tenancy {
     public func authenticate(_ token: String) throws -> Principal? { try authenticate(token, header: nil) }
 
     /// `header`: the `Authorization` value the token came from, remembered when the principal is cached.
-    func authenticate(_ token: String, header: String?) throws -> Principal? {
+    private func authenticate(_ token: String, header: String?) throws -> Principal? {
         if let p = cache[token] {
             if let h = header { remember(h, p) }
             touch(p.keyID)
@@ -187,11 +187,6 @@ final class AuthMiddleware: Middleware {
 
     /// `Bearer <token>`, scheme case-insensitive, the token trimmed of spaces and tabs. Works on UTF-8 bytes:
     /// the Character-based split and Foundation's trimming it replaces were 12 % of a GET's instructions.
-    static func bearer(_ ctx: RequestContext) -> String? {
-        guard let h = ctx.header("Authorization") else { return nil }
-        return bearerToken(h)
-    }
-
     static func bearerToken(_ h: String) -> String? {
         let u = h.utf8
         var i = u.startIndex
@@ -221,15 +216,9 @@ final class AuthMiddleware: Middleware {
         case .apiKey(let scope):
             let missing = { APIError.unauthorized("Missing API key: send Authorization: Bearer msk_...") }
             guard let h = ctx.header("Authorization") else { throw missing() }
-            let found: Principal?
-            if let p = tenancy.recent(h) {
-                found = p
-            } else {
-                guard let token = AuthMiddleware.bearerToken(h) else { throw missing() }
-                found = try tenancy.authenticate(token, header: h)
-            }
-            guard let p = found else {
-                throw APIError.unauthorized("Invalid, revoked or expired API key.")
+            guard let p = try tenancy.authenticate(authorization: h) else {
+                // Told apart only on failure: a header without a bearer token, or a token no key matches.
+                throw AuthMiddleware.bearerToken(h) == nil ? missing() : APIError.unauthorized("Invalid, revoked or expired API key.")
             }
             ctx.principal = p
             if let s = scope, !p.allows(s) {
