@@ -182,11 +182,18 @@ public struct SandboxRecord {
 
     var contractID: String { SandboxSize(name: size, cpu: cpu, memoryMB: memoryMB, diskMB: diskMB).contractID }
 
-    func timeoutRemainingMs(now: Double) -> Int64? { deadline.map { Int64(max(0, ($0 - now) * 1000)) } }
+    func timeoutRemainingMs(now: Double) -> Int64? { SandboxRecord.timeoutRemainingMs(self, now: now) }
 
-    func runtimeSeconds(now: Double) -> Int {
-        guard let s = startedAt, let t = Time.parse(s) else { return 0 }
-        let end = destroyedAt.flatMap(Time.parse) ?? (state == "running" ? now : (stoppedAt.flatMap(Time.parse) ?? now))
+    func runtimeSeconds(now: Double) -> Int { SandboxRecord.runtimeSeconds(self, now: now) }
+
+    // One formula for the record (`json`) and for the row encoder (`encodeFields`).
+    static func timeoutRemainingMs<F: SandboxFields>(_ f: F, now: Double) -> Int64? {
+        f.double(.deadline).map { Int64(max(0, ($0 - now) * 1000)) }
+    }
+
+    static func runtimeSeconds<F: SandboxFields>(_ f: F, now: Double) -> Int {
+        guard let t = f.time(.startedAt) else { return 0 }
+        let end = f.time(.destroyedAt) ?? (f.textIs(.state, "running") ? now : (f.time(.stoppedAt) ?? now))
         return max(0, Int(end - t))
     }
 
@@ -280,17 +287,9 @@ extension SandboxRecord {
         lit(",\"timeout_sec\":"); num(.timeoutSec)
         lit(",\"idle_timeout_sec\":"); num(.idleTimeoutSec)
         lit(",\"timeout_remaining_ms\":")
-        // `timeoutRemainingMs(now:)`
-        if let d = f.double(.deadline) { o.appendJSONInt(Int64(max(0, (d - now) * 1000))) } else { lit("null") }
+        if let ms = timeoutRemainingMs(f, now: now) { o.appendJSONInt(ms) } else { lit("null") }
         lit(",\"boot_ms\":"); num(.bootMs)
-        lit(",\"total_runtime_sec\":")
-        // `runtimeSeconds(now:)`
-        var runtime = 0
-        if let t = f.time(.startedAt) {
-            let end = f.time(.destroyedAt) ?? (isReady ? now : (f.time(.stoppedAt) ?? now))
-            runtime = max(0, Int(end - t))
-        }
-        o.appendJSONInt(Int64(runtime))
+        lit(",\"total_runtime_sec\":"); o.appendJSONInt(Int64(runtimeSeconds(f, now: now)))
         lit(",\"boot_path\":\"warm_pool\",\"region\":")
         if !f.appendString(.region, into: &o) { lit("\"local\"") }
         lit(",\"preview_url\":null,\"preview_domain\":null,\"metadata\":")
