@@ -363,8 +363,7 @@ enum SandboxDirs {
     /// now: `SandboxPaths.materialize` makes the directories on first use.
     static func create(app: App, id: String, template: String?) throws {
         guard let t = template, let src = TemplateSeed.folder(app, template: t) else { return }
-        try SandboxPaths.materialize(app, id)
-        try SnapshotStore.copyWorkspace(from: src, to: SandboxPaths.workspace(app, id))
+        try copy(app: app, id: id, from: src)
     }
 
     /// Seeds `/workspace` with a copy of `from` (a fork's source, a snapshot); an absent source is an empty one.
