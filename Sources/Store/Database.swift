@@ -335,28 +335,20 @@ public final class Database {
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         try openBatchIfNeeded()
         let depth = transactionDepth
-        if depth == 0 { try step("BEGIN IMMEDIATE") } else { try step(Database.savepoint(depth)) }
+        if depth == 0 { try step("BEGIN IMMEDIATE") } else { try step("SAVEPOINT sp\(depth)") }
         transactionDepth += 1
         do {
             let result = try body()
             transactionDepth -= 1
-            if depth == 0 { try step("COMMIT") } else { try step(Database.release(depth)) }
+            if depth == 0 { try step("COMMIT") } else { try step("RELEASE sp\(depth)") }
             return result
         } catch {
             transactionDepth -= 1
             if depth == 0 { _ = try? step("ROLLBACK") } else {
-                _ = try? step(Database.rollbackTo(depth))
-                _ = try? step(Database.release(depth))
+                _ = try? step("ROLLBACK TO sp\(depth)")
+                _ = try? step("RELEASE sp\(depth)")
             }
             throw error
         }
     }
-
-    // Savepoint statements per depth, built once (each is a cached statement).
-    private static let savepoints = (0..<16).map { "SAVEPOINT sp\($0)" }
-    private static let releases = (0..<16).map { "RELEASE sp\($0)" }
-    private static let rollbacks = (0..<16).map { "ROLLBACK TO sp\($0)" }
-    private static func savepoint(_ d: Int) -> String { d < 16 ? savepoints[d] : "SAVEPOINT sp\(d)" }
-    private static func release(_ d: Int) -> String { d < 16 ? releases[d] : "RELEASE sp\(d)" }
-    private static func rollbackTo(_ d: Int) -> String { d < 16 ? rollbacks[d] : "ROLLBACK TO sp\(d)" }
 }
