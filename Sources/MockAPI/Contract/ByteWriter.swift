@@ -94,7 +94,7 @@ struct ByteWriter {
         s.withUTF8 { appendJSONString(utf8: $0) }
     }
 
-    /// `JSON.appendString(utf8:into:)`.
+    /// The bytes as a quoted JSON string (`JSON.appendString` of the repaired String).
     mutating func appendJSONString(utf8 b: UnsafeBufferPointer<UInt8>) {
         if case .plain = JSON.classify(b) {
             let n = b.count

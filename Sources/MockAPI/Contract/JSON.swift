@@ -195,23 +195,16 @@ extension JSON {
         out.append(0x22)
     }
 
-    /// Appends UTF-8 bytes as a JSON string: the same bytes as `appendString(String(decoding: bytes, as: UTF8.self))`
-    /// (which repairs invalid UTF-8), without making the String when the bytes are plain ASCII.
-    static func appendString(utf8 bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
-        out.append(0x22)
-        appendStringBody(utf8: bytes, into: &out)
-        out.append(0x22)
-    }
-
-    /// `appendString(utf8:into:)` without the quotes.
+    /// Appends UTF-8 bytes as the body of a JSON string (no quotes): the same bytes as `appendString` of
+    /// `String(decoding: bytes, as: UTF8.self)` (which repairs invalid UTF-8) without its quotes, and without
+    /// making the String when the bytes are plain ASCII.
     static func appendStringBody(utf8 bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         switch classify(bytes) {
         case .plain: out.append(contentsOf: bytes)
         case .asciiNeedsEscape: appendEscaped(bytes, into: &out)
         case .nonASCII:
-            let s = String(decoding: bytes, as: UTF8.self)
-            var s2 = s
-            s2.withUTF8 { b in if needsEscape(b) { appendEscaped(b, into: &out) } else { out.append(contentsOf: b) } }
+            var s = String(decoding: bytes, as: UTF8.self)
+            s.withUTF8 { b in if needsEscape(b) { appendEscaped(b, into: &out) } else { out.append(contentsOf: b) } }
         }
     }
 
